@@ -1,0 +1,334 @@
+"""Command line of the device agent: ``device_agent run`` and ``device_agent info``.
+
+Exit codes: 0 success (every model measured OK or skipped), 1 some model failed (error/timeout)
+or the worker could not start, 2 bad usage (reported on one line before anything runs),
+130 interrupted (Ctrl-C; what was measured is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from device_agent import PROTOCOL_VERSION, __version__
+
+PROG = "device_agent"
+DEFAULT_DB = os.path.join(".hwnas", "latency.db")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_RUN_DESCRIPTION = """\
+Measure the latency of every .onnx file in a folder on this device and store the results in a
+latency database.
+
+Protocol, per model, in a guarded worker process: 1 load (session with --threads intra-op
+threads, 1 inter-op thread, sequential, all graph optimisations; deterministic random inputs),
+--warmup calls discarded, then `number` calibrated once (discarded) so that one repeat of `number`
+back-to-back calls lasts at least --min-repeat-ms, then --repeats x number calls timed;
+sample = repeat time / number. The median, p90, p99, mean, std and a distribution-free 95%
+CI of the median are stored with every sample, the config and the environment (governor,
+frequency, temperatures before/after, runtime versions).
+
+A model that fails to load or run is recorded as `error`, one that runs past --timeout-s as
+`timeout` (its worker is killed and replaced); the other models are still measured. Re-running
+skips models already measured OK on this device with the same runtime and protocol settings;
+failures are retried; --force re-measures everything.
+
+Exit codes: 0 all OK or skipped, 1 some model failed, 2 bad usage, 130 interrupted."""
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (no usage dump) via :class:`_UsageError`."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks; appends ``(default: X)`` where a default is set."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Device-side latency measurement agent of hwnas (onnxruntime; no torch).",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"{PROG} {__version__} (protocol {PROTOCOL_VERSION})")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info}")
+
+    run = sub.add_parser("run", help="measure a folder of ONNX models into a latency database",
+                         description=_RUN_DESCRIPTION, formatter_class=_Formatter)
+    run.add_argument("--models", required=True, metavar="DIR",
+                     help="folder of .onnx files (with optional manifest.jsonl from "
+                          "`hwnas export`), or a single .onnx file")
+    run.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                     help="latency database file (SQLite; created with its parent folders)")
+    run.add_argument("--runtime", default="onnxruntime",
+                     help="inference runtime; supported: onnxruntime")
+    run.add_argument("--provider", default="cpu",
+                     help="execution provider: cpu, cuda, tensorrt, ... or a full onnxruntime name "
+                          "such as CUDAExecutionProvider (must be available in this build)")
+    run.add_argument("--threads", type=int, default=0, metavar="N",
+                     help="intra-op threads; 0 lets the runtime choose (one per physical core)")
+    run.add_argument("--warmup", type=int, default=10, metavar="N",
+                     help="inference calls run and discarded before timing (>= 0)")
+    run.add_argument("--repeats", type=int, default=20, metavar="N",
+                     help="timed samples per model (>= 1); statistics are over these")
+    run.add_argument("--min-repeat-ms", type=float, default=20.0, metavar="MS",
+                     help="minimum duration of one repeat; short models are called `number` times "
+                          "back to back per repeat to reach it (> 0)")
+    run.add_argument("--timeout-s", type=float, default=120.0, metavar="S",
+                     help="per-model limit on load + warm-up + timing; past it the model is "
+                          "recorded as timeout and the worker restarted (> 0)")
+    run.add_argument("--device-name", default=None, metavar="NAME",
+                     help="label of this device (part of its device id); default: the hostname")
+    run.add_argument("--force", action="store_true",
+                     help="re-measure models already measured OK with the same settings")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object with every result on stdout instead of the table")
+
+    info = sub.add_parser("info", help="print this device's fingerprint, id and environment",
+                          description="Print the device fingerprint, device id, environment, "
+                                      "runtime versions and the agent protocol version.",
+                          formatter_class=_Formatter)
+    info.add_argument("--device-name", default=None, metavar="NAME",
+                      help="label of this device (part of its device id); default: the hostname")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line and returns the exit code (0, 1, 2 or 130).
+
+    Example:
+        >>> main(["run", "--models", "candidates/", "--repeats", "5"])  # doctest: +SKIP
+        0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise _UsageError("choose a command: run or info (see device_agent --help)")
+        if args.command == "info":
+            return _cmd_info(args, sys.stdout)
+        return _cmd_run(args, sys.stdout, sys.stderr)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # before measuring started (e.g. while hashing models)
+        print(f"{PROG}: interrupted; nothing measured", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help / --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+
+
+# -- info ------------------------------------------------------------------------------------------
+
+
+def _cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
+    from device_agent.fingerprint import (
+        device_fingerprint, device_id, environment, read_temperatures,
+    )
+    from device_agent.protocol import MeasureConfig
+    from device_agent.runtimes import SUPPORTED_RUNTIMES, runtime_info
+
+    fp = device_fingerprint(args.device_name)
+    data = {
+        "agent_version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "device_id": device_id(fp),
+        "device_name": fp["name"],
+        "fingerprint": fp,
+        "environment": environment(MeasureConfig()),
+        "temperatures_c": read_temperatures(),
+        "runtimes": {name: runtime_info(name) for name in SUPPORTED_RUNTIMES},
+    }
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True), file=out)
+        return EXIT_OK
+    print(f"{PROG} {__version__} (protocol {PROTOCOL_VERSION})", file=out)
+    print(f"device_id: {data['device_id']}  name: {data['device_name']}", file=out)
+    for section in ("fingerprint", "environment", "temperatures_c", "runtimes"):
+        print(f"{section}:", file=out)
+        for key, value in data[section].items():
+            plain = isinstance(value, (str, int, float)) or value is None
+            shown = value if plain else json.dumps(value)
+            print(f"  {key}: {shown}", file=out)
+    return EXIT_OK
+
+
+# -- run -------------------------------------------------------------------------------------------
+
+
+def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
+    """Validates flags and models; raises _UsageError before anything runs."""
+    from device_agent.models import discover_models
+    from device_agent.protocol import MeasureConfig
+    from device_agent.runtimes import resolve_config
+
+    try:
+        config = resolve_config(MeasureConfig(
+            runtime=args.runtime, provider=args.provider, threads=args.threads, warmup=args.warmup,
+            repeats=args.repeats, min_repeat_ms=args.min_repeat_ms, timeout_s=args.timeout_s,
+        ))
+        models = discover_models(
+            args.models, warn=lambda message: print(f"{PROG}: warning: {message}", file=err)
+        )
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    if Path(args.db).is_dir():
+        raise _UsageError(f"--db {args.db}: is a folder; give a database file path")
+    return config, models
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3f}" if value >= 1 else f"{value:.4f}"
+
+
+class _Progress:
+    """One updating line on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, stream: IO[str], total: int) -> None:
+        self.stream, self.total, self.done = stream, total, 0
+        self.enabled = bool(getattr(stream, "isatty", lambda: False)())
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\x1b[K[{self.done}/{self.total}] {text}")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _result_row(model: Any, record: Any | None) -> dict[str, Any]:
+    row = {"file": str(model.path), "key": model.key, "arch": model.arch, "sha256": model.sha256,
+           "status": "skipped", "median_ms": None, "p90_ms": None, "error": None,
+           "ci_low_ms": None, "ci_high_ms": None, "repeats": None, "number": None, "uid": None}
+    if record is not None:
+        row.update(status=record.status.value, median_ms=record.median_ms, p90_ms=record.p90_ms,
+                   error=record.error, ci_low_ms=record.ci_low_ms, ci_high_ms=record.ci_high_ms,
+                   repeats=len(record.samples_ms), number=record.number, uid=record.uid)
+    return row
+
+
+def _print_table(rows: list[dict[str, Any]], out: IO[str]) -> None:
+    measured = [r for r in rows if r["status"] != "skipped"]
+    measured.sort(key=lambda r: (r["median_ms"] is None, r["median_ms"] or 0.0, r["key"]))
+    header = ["key", "arch", "status", "p50_ms", "p90_ms", "repeats", "95% CI of p50"]
+    table = []
+    for r in measured:
+        arch = r["arch"] or "-"
+        ci = "-"
+        if r.get("ci_low_ms") is not None and r.get("ci_high_ms") is not None and r["median_ms"]:
+            ci = f"±{(r['ci_high_ms'] - r['ci_low_ms']) / 2 / r['median_ms']:.1%}"
+        table.append([r["key"], arch if len(arch) <= 40 else arch[:37] + "...", r["status"],
+                      _fmt(r["median_ms"]), _fmt(r["p90_ms"]),
+                      str(r.get("repeats") or "-"), ci])
+    if not table:
+        return
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
+    right = {3, 4, 5, 6}
+    for row in [header, *table]:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells).rstrip(), file=out)
+    for r in measured:
+        if r["error"]:
+            print(f"{r['key']}: {r['status']}: {r['error']}", file=out)
+
+
+def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    config, models = _prepare(args, err)
+
+    from latency_db import DeviceRecord, LatencyDB
+
+    from device_agent.fingerprint import device_fingerprint, device_id
+    from device_agent.runner import Runner, WorkerStartError
+
+    fp = device_fingerprint(args.device_name)
+    dev_id = device_id(fp)
+    try:
+        db = LatencyDB(args.db)
+    except Exception as exc:  # noqa: BLE001 - SchemaError, sqlite3/OS errors: all one line
+        raise _UsageError(f"--db {args.db}: {' '.join(str(exc).split())}") from None
+
+    rows: dict[int, dict[str, Any]] = {}
+    index = {id(m): i for i, m in enumerate(models)}
+    progress = _Progress(err, len(models))
+    config_hash = config.config_hash()
+    stored = 0
+
+    def skip(model: Any) -> bool:
+        if args.force:
+            return False
+        done = db.has_measurement(model_sha256=model.sha256, device_id=dev_id,
+                                  runtime=config.runtime, config_hash=config_hash)
+        if done:
+            rows[index[id(model)]] = _result_row(model, None)
+            progress.done += 1
+            progress.show(f"{model.key} skipped")
+        return done
+
+    def on_start(model: Any) -> None:
+        progress.show(f"{model.key} measuring")
+
+    try:
+        with db, Runner(config, device_id=dev_id) as runner:
+            db.add_device(DeviceRecord(device_id=dev_id, name=fp["name"], fingerprint=fp))
+            for model in models:
+                db.add_model(model.record)
+            for model, record in runner.measure(models, skip=skip, on_start=on_start):
+                db.add_measurement(record)
+                stored += 1
+                rows[index[id(model)]] = _result_row(model, record)
+                progress.done += 1
+                progress.show(f"{model.key} {record.status.value} {_fmt(record.median_ms)}")
+    except KeyboardInterrupt:
+        progress.finish()
+        print(f"{PROG}: interrupted; {stored} measurement(s) stored in {args.db}", file=err)
+        return EXIT_INTERRUPTED
+    except WorkerStartError as exc:
+        progress.finish()
+        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=err)
+        return EXIT_FAILED
+    progress.finish()
+
+    results = [rows[i] for i in sorted(rows)]
+    n_ok = sum(r["status"] == "ok" for r in results)
+    n_skipped = sum(r["status"] == "skipped" for r in results)
+    n_failed = len(results) - n_ok - n_skipped
+    if args.json:
+        print(json.dumps({
+            "protocol_version": PROTOCOL_VERSION, "agent_version": __version__,
+            "device_id": dev_id, "device_name": fp["name"], "db": str(args.db),
+            "config": config.to_dict(), "config_hash": config_hash,
+            "measured": n_ok, "skipped": n_skipped, "failed": n_failed, "results": results,
+        }, indent=2), file=out)
+    else:
+        _print_table(results, out)
+        print(f"measured {n_ok}, skipped {n_skipped}, failed {n_failed}; db: {args.db}", file=out)
+    return EXIT_FAILED if n_failed else EXIT_OK

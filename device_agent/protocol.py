@@ -1,0 +1,199 @@
+"""The measurement protocol as a typed value, and the result of measuring one model.
+
+The protocol (:class:`MeasureConfig`) is what makes two latency numbers comparable: two
+measurements with the same :meth:`MeasureConfig.config_hash` on the same device were taken the same
+way. The database uses the hash for resume (a model already measured OK under the same hash on the
+same device is skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from latency_db.records import Status
+
+from device_agent.stats import Stats, summarize
+
+#: Fields of :class:`MeasureConfig` that change the numbers, hence enter :meth:`config_hash`.
+HASHED_FIELDS = ("runtime", "provider", "threads", "warmup", "repeats", "min_repeat_ms")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How one model is measured. Immutable; one value per ``device_agent run``.
+
+    The protocol, per model, in a fresh or reused worker process:
+
+    1. **1 load**: the runtime builds a session from the file (``threads`` intra-op threads,
+       1 inter-op thread, sequential execution, all graph optimisations) and deterministic
+       random inputs (numpy seed 0; symbolic dimensions set to 1).
+    2. **warmup calls discarded**: ``warmup`` inference calls, not timed.
+    3. **calibration, discarded**: ``number`` (the back-to-back calls per repeat) is chosen once,
+       by doubling/extrapolating from 1 until ``number`` calls last at least
+       1.2 x ``min_repeat_ms`` (the margin keeps later repeats above the minimum despite jitter);
+       ``number`` is 1 when one call already lasts that long.
+    4. **repeats x number calls timed**: ``repeats`` samples, each the wall time
+       (``time.perf_counter_ns``) of ``number`` back-to-back calls with nothing else in the timed
+       region; **sample = repeat time / number**, in milliseconds.
+    5. Statistics (:func:`device_agent.stats.summarize`) are computed over the ``repeats`` samples.
+
+    Load + warm-up + calibration + timing must finish within ``timeout_s`` or the worker is
+    killed and the model is recorded with status ``timeout``.
+
+    Attributes:
+        runtime: inference runtime; ``onnxruntime`` (``tvm`` later).
+        provider: execution provider: ``cpu``, ``cuda``, ``tensorrt`` (aliases) or a full
+            onnxruntime provider name such as ``CUDAExecutionProvider``.
+        threads: intra-op threads; 0 lets the runtime choose (onnxruntime: one per physical core).
+        warmup: calls discarded before calibration and timing (>= 0).
+        repeats: timed samples (>= 1).
+        min_repeat_ms: minimum duration of one repeat, in milliseconds (> 0).
+        timeout_s: per-model budget for load + warm-up + timing, in seconds (> 0). Not part of
+            :meth:`config_hash`: it does not change the numbers.
+
+    Example:
+        >>> cfg = MeasureConfig(repeats=5, min_repeat_ms=1.0)
+        >>> cfg.validate()
+        >>> len(cfg.config_hash())
+        64
+    """
+
+    runtime: str = "onnxruntime"
+    provider: str = "cpu"
+    threads: int = 0
+    warmup: int = 10
+    repeats: int = 20
+    min_repeat_ms: float = 20.0
+    timeout_s: float = 120.0
+
+    def validate(self) -> None:
+        """Checks every field's range.
+
+        Raises:
+            ValueError: one line naming the command-line flag to fix, e.g.
+                ``--repeats must be a positive integer, got 0``.
+        """
+        if not isinstance(self.runtime, str) or not self.runtime.strip():
+            raise ValueError(f"--runtime must be a runtime name, got {self.runtime!r}")
+        if not isinstance(self.provider, str) or not self.provider.strip():
+            raise ValueError(f"--provider must be a provider name, got {self.provider!r}")
+        if not _is_int(self.threads) or self.threads < 0:
+            raise ValueError(
+                "--threads must be a non-negative integer (0 = runtime default), "
+                f"got {self.threads!r}"
+            )
+        if not _is_int(self.warmup) or self.warmup < 0:
+            raise ValueError(f"--warmup must be a non-negative integer, got {self.warmup!r}")
+        if not _is_int(self.repeats) or self.repeats < 1:
+            raise ValueError(f"--repeats must be a positive integer, got {self.repeats!r}")
+        if not _is_number(self.min_repeat_ms) or self.min_repeat_ms <= 0:
+            raise ValueError(
+                "--min-repeat-ms must be a positive number of milliseconds, "
+                f"got {self.min_repeat_ms!r}"
+            )
+        if not _is_number(self.timeout_s) or self.timeout_s <= 0:
+            raise ValueError(
+                f"--timeout-s must be a positive number of seconds, got {self.timeout_s!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-able dict (what is stored as ``MeasurementRecord.config``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasureConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (forward compatibility)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def config_hash(self) -> str:
+        """Hex sha256 of the canonical JSON of the fields in :data:`HASHED_FIELDS`.
+
+        Canonical: sorted keys, no whitespace, ``min_repeat_ms`` as a float (so ``20`` and
+        ``20.0`` hash alike). ``timeout_s`` is excluded.
+        """
+        data = {name: getattr(self, name) for name in HASHED_FIELDS}
+        data["min_repeat_ms"] = float(data["min_repeat_ms"])
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """Outcome of measuring one model under a :class:`MeasureConfig`. Failures are data.
+
+    Attributes:
+        status: ``Status.OK``, ``Status.ERROR`` (load/run failure, worker crash) or
+            ``Status.TIMEOUT``.
+        samples_ms: the ``repeats`` per-call latencies in ms (empty unless ok).
+        number: calls per repeat chosen by calibration (None unless ok).
+        stats: statistics of ``samples_ms`` (None unless ok).
+        error: one-line message when not ok, else None.
+        environment: facts gathered while measuring (load time, session providers, ...).
+    """
+
+    status: Status
+    samples_ms: tuple[float, ...] = ()
+    number: int | None = None
+    stats: Stats | None = None
+    error: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is ``Status.OK``."""
+        return self.status is Status.OK
+
+    @classmethod
+    def success(
+        cls, samples_ms: list[float] | tuple[float, ...], number: int,
+        environment: dict[str, Any] | None = None,
+    ) -> MeasureResult:
+        """An ok result; statistics are computed from ``samples_ms``."""
+        samples = tuple(float(s) for s in samples_ms)
+        return cls(
+            Status.OK, samples, int(number), summarize(samples), None, dict(environment or {})
+        )
+
+    @classmethod
+    def failure(
+        cls, status: Status, error: str, environment: dict[str, Any] | None = None
+    ) -> MeasureResult:
+        """A failed result (``error`` or ``timeout``) carrying a one-line message."""
+        return cls(Status(status), error=one_line(error), environment=dict(environment or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (stats are omitted: :meth:`from_dict` recomputes them)."""
+        return {
+            "status": self.status.value,
+            "samples_ms": list(self.samples_ms),
+            "number": self.number,
+            "error": self.error,
+            "environment": self.environment,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasureResult:
+        """Inverse of :meth:`to_dict`."""
+        status = Status(data["status"])
+        if status is Status.OK:
+            return cls.success(data["samples_ms"], data["number"], data.get("environment"))
+        return cls.failure(status, data.get("error") or status.value, data.get("environment"))
+
+
+def one_line(message: object, limit: int = 500) -> str:
+    """Collapses whitespace (newlines included) and truncates to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,105 @@
+"""Inference runtimes the agent can measure with, behind one small interface.
+
+This is the one place where the ``--runtime``/``--provider`` strings become a backend. Backend
+modules are imported lazily: importing this package does not import onnxruntime.
+
+Supported: ``onnxruntime`` (module :mod:`device_agent.runtimes.ort`). ``tvm`` comes later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from latency_db.records import Status
+
+from device_agent.protocol import MeasureConfig, MeasureResult, one_line
+
+#: Names accepted by ``--runtime``.
+SUPPORTED_RUNTIMES: tuple[str, ...] = ("onnxruntime",)
+
+
+def _check_runtime(runtime: str) -> None:
+    if runtime not in SUPPORTED_RUNTIMES:
+        raise ValueError(
+            f"--runtime {runtime}: unsupported runtime; supported: {', '.join(SUPPORTED_RUNTIMES)}"
+        )
+
+
+def resolve_config(config: MeasureConfig) -> MeasureConfig:
+    """Validates ``config`` against this machine and returns its canonical form.
+
+    Checks the field ranges (:meth:`MeasureConfig.validate`), that the runtime is supported and
+    that the provider is available; canonicalises the provider name (``CUDAExecutionProvider`` ->
+    ``cuda``) so that equivalent spellings share a config hash.
+
+    Raises:
+        ValueError: one line naming the flag to fix.
+    """
+    config.validate()
+    _check_runtime(config.runtime)
+    from device_agent.runtimes import ort
+
+    ort.resolve_providers(config.provider)
+    return dataclasses.replace(config, provider=ort.canonical_provider(config.provider))
+
+
+def preload(runtime: str) -> dict[str, Any]:
+    """Imports the runtime's backend (so its import time is not charged to the first model) and
+    returns its versions and providers."""
+    _check_runtime(runtime)
+    from device_agent.runtimes import ort
+
+    return {"runtime": runtime, "version": ort.ort.__version__,
+            "providers": ort.available_providers()}
+
+
+def runtime_info(runtime: str) -> dict[str, Any]:
+    """Like :func:`preload`, but returns ``{"error": ...}`` instead of raising."""
+    try:
+        return preload(runtime)
+    except Exception as exc:  # noqa: BLE001 - reported as data
+        return {"runtime": runtime, "error": one_line(exc)}
+
+
+def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
+    """Measures one model in this process under ``config`` (no timeout, no crash guard).
+
+    The guarded, timed-out version is :class:`device_agent.runner.Runner`, which calls this in its
+    worker process. Load and run failures are returned as ``Status.ERROR`` with onnxruntime's
+    message on one line; a session that silently fell back from the requested provider to CPU is
+    an error too (its numbers would be mislabelled).
+
+    Returns:
+        A :class:`MeasureResult`; ``environment`` holds ``load_ms`` and ``session_providers``.
+    """
+    _check_runtime(config.runtime)
+    from device_agent.runtimes import ort
+
+    env: dict[str, Any] = {}
+    start = time.perf_counter()
+    try:
+        session, feeds = ort.make_session(path, config)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        return MeasureResult.failure(Status.ERROR, f"load failed: {one_line(exc)}", env)
+    env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+    env["session_providers"] = list(session.get_providers())
+    wanted = ort.resolve_providers(config.provider)[0]
+    if wanted not in env["session_providers"]:
+        return MeasureResult.failure(
+            Status.ERROR,
+            f"provider {wanted} could not be used "
+            f"(session runs on {', '.join(env['session_providers'])})",
+            env,
+        )
+    try:
+        samples_ms, number = ort.time_model(session, feeds, config)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
+    env["measure_s"] = round(time.perf_counter() - start, 3)
+    return MeasureResult.success(samples_ms, number, env)
+
+
+__all__ = ["SUPPORTED_RUNTIMES", "measure_file", "preload", "resolve_config", "runtime_info"]

@@ -1,0 +1,129 @@
+"""Unit tests of the device agent that need no ONNX model: protocol config, statistics, the
+timing protocol against a fake clock, device fingerprint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from device_agent.fingerprint import device_fingerprint, device_id, environment, read_temperatures
+from device_agent.protocol import MeasureConfig
+from device_agent.runtimes import resolve_config
+from device_agent.runtimes.ort import time_model
+from device_agent.stats import median_ci_ranks, summarize
+
+FAST_CONFIG = MeasureConfig(warmup=1, repeats=3, min_repeat_ms=1.0, timeout_s=30.0)
+
+
+# -- protocol config -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"repeats": 0}, "--repeats must be a positive integer, got 0"),
+    ({"repeats": -3}, "--repeats must be a positive integer, got -3"),
+    ({"warmup": -1}, "--warmup must be a non-negative integer, got -1"),
+    ({"min_repeat_ms": 0.0}, "--min-repeat-ms must be a positive number of milliseconds, got 0.0"),
+    ({"timeout_s": -1.0}, "--timeout-s must be a positive number of seconds, got -1.0"),
+    ({"threads": -2}, "--threads must be a non-negative integer (0 = runtime default), got -2"),
+    ({"timeout_s": float("nan")}, "--timeout-s must be a positive number of seconds, got nan"),
+])
+def test_config_validation_messages(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        MeasureConfig(**kwargs).validate()
+    assert str(info.value) == message
+
+
+def test_config_defaults_hash_and_roundtrip() -> None:
+    cfg = MeasureConfig()
+    cfg.validate()
+    MeasureConfig(warmup=0).validate()  # warm-up may be 0
+    assert (cfg.warmup, cfg.repeats, cfg.min_repeat_ms) == (10, 20, 20.0)
+    assert (cfg.timeout_s, cfg.threads) == (120.0, 0)
+    assert (cfg.runtime, cfg.provider) == ("onnxruntime", "cpu")
+    assert MeasureConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.config_hash() == MeasureConfig(timeout_s=5).config_hash()  # timeout not hashed
+    assert cfg.config_hash() == MeasureConfig(min_repeat_ms=20).config_hash()
+    assert cfg.config_hash() != MeasureConfig(repeats=21).config_hash()
+    assert resolve_config(MeasureConfig(provider="CPUExecutionProvider")).provider == "cpu"
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def test_stats_on_known_samples() -> None:
+    s = summarize([float(v) for v in range(20, 0, -1)])  # 1..20, unsorted
+    assert (s.n, s.median, s.mean, s.min, s.max) == (20, 10.5, 10.5, 1.0, 20.0)
+    assert s.p90 == pytest.approx(18.1) and s.p99 == pytest.approx(19.81)
+    assert s.std == pytest.approx(np.std(np.arange(1, 21), ddof=1))
+    assert median_ci_ranks(20) == (6, 15) and (s.ci_low, s.ci_high) == (6.0, 15.0)
+    assert median_ci_ranks(6) == (1, 6) and median_ci_ranks(10) == (2, 9)
+    assert median_ci_ranks(100) == (40, 61)
+    tiny = summarize([3.0, 1.0, 2.0])  # n <= 5: no pair reaches 95%, fall back to min/max
+    assert median_ci_ranks(3) is None
+    assert (tiny.ci_low, tiny.ci_high, tiny.median) == (1.0, 3.0, 2.0)
+    one = summarize([4.2])
+    assert (one.std, one.ci_low, one.ci_high, one.p99) == (0.0, 4.2, 4.2, 4.2)
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+# -- timing protocol -------------------------------------------------------------------------------
+
+
+class _FakeClock:
+    """Stands in for the ``time`` module: ``perf_counter_ns`` advances only when the fake runs."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def perf_counter_ns(self) -> int:
+        return self.now
+
+
+class _FakeSession:
+    """A named fake of an InferenceSession whose calls take a known time: ``start_us`` per call,
+    falling linearly to ``end_us`` over the first ``ramp`` calls (a model that warms up)."""
+
+    def __init__(self, clock: _FakeClock, start_us: float, end_us: float, ramp: int) -> None:
+        self.clock, self.start_us, self.end_us, self.ramp = clock, start_us, end_us, ramp
+        self.calls = 0
+
+    def run(self, _outputs: object, _feeds: object) -> None:
+        frac = min(self.calls / self.ramp, 1.0)
+        self.clock.now += round((self.start_us + (self.end_us - self.start_us) * frac) * 1000)
+        self.calls += 1
+
+
+@pytest.mark.parametrize("start_us, end_us, ramp",
+                         [(7.0, 7.0, 1), (20.0, 5.0, 2000), (3000.0, 3000.0, 1)])
+def test_protocol_with_fake_clock(start_us: float, end_us: float, ramp: int,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_agent.runtimes import ort as ort_backend
+
+    clock = _FakeClock()
+    monkeypatch.setattr(ort_backend, "time", clock)
+    session = _FakeSession(clock, start_us, end_us, ramp)
+    cfg = MeasureConfig(warmup=2, repeats=5, min_repeat_ms=1.0)
+    samples, number = time_model(session, {}, cfg)  # type: ignore[arg-type]
+    assert len(samples) == cfg.repeats
+    assert all(s * number >= cfg.min_repeat_ms for s in samples), (number, samples)
+    if start_us == end_us:  # steady model: the smallest number reaching 1.2 x min_repeat_ms (+5%)
+        assert samples == [pytest.approx(start_us / 1000)] * 5
+        assert number * start_us >= 1200 and (number - 1) * start_us < 1200 * 1.05 + start_us
+    assert (number == 1) == (start_us >= 1200)
+
+
+def test_fingerprint_and_environment() -> None:
+    fp = device_fingerprint("bench-a")
+    assert fp["name"] == "bench-a" and fp["logical_cores"] >= 1 and fp["python"]
+    did = device_id(fp)
+    assert len(did) == 16 and int(did, 16) >= 0
+    assert did == device_id(device_fingerprint("bench-a"))  # stable
+    assert did != device_id(device_fingerprint("bench-b"))  # the name distinguishes devices
+    env = environment(FAST_CONFIG)
+    assert env["onnxruntime_version"] and "CPUExecutionProvider" in env["onnxruntime_providers"]
+    assert {"cpu_governor", "cpu_freq_mhz", "loadavg", "thread_env", "numpy_version"} <= set(env)
+    assert all(isinstance(v, float) for v in read_temperatures().values())
+    json.dumps([fp, env])  # JSON-able
