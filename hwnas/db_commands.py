@@ -1,0 +1,176 @@
+"""``hwnas db ...``: inspect, export, import and merge latency databases."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import CLIError
+from latency_db import LatencyDB, MeasurementRecord, Status
+
+
+def _open_existing(path: str) -> LatencyDB:
+    if not Path(path).is_file():
+        raise CLIError(f"--db {path}: no such database file (profile a device with device_agent run first)")
+    return LatencyDB(path)
+
+
+def _fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+
+    with _open_existing(args.db) as db:
+        summary = db.summary()
+    lines = [f"{args.db}: schema v{summary.get('schema_version')}"]
+    for k, v in summary.items():
+        if isinstance(v, (int, float, str)) and k != "schema_version":
+            lines.append(f"  {k}: {v}")
+    for row in summary.get("by_device_runtime", []):
+        lines.append(
+            f"  {row['device']} / {row['runtime']}: {row['n_models']} models, {row['n_ok']} ok, "
+            f"{row['n_error']} error, {row['n_timeout']} timeout; median of medians "
+            f"{_fmt_ms(row['median_ms'])} ms (min {_fmt_ms(row['min_median_ms'])}, "
+            f"max {_fmt_ms(row['max_median_ms'])}); last {row['last_measured']}"
+        )
+    emit(summary, args.json, "\n".join(lines))
+    return 0
+
+
+def latest_ok(records: list[MeasurementRecord]) -> list[MeasurementRecord]:
+    """The newest OK measurement per (model, device, runtime, config), in first-seen order."""
+    latest: dict[tuple[Any, ...], MeasurementRecord] = {}
+    for r in records:
+        if r.status == Status.OK:
+            latest[(r.model_sha256, r.space, r.arch, r.device_id, r.runtime, r.config_hash)] = r
+    return list(latest.values())
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width p50/p90 table of ``rows`` (keys: key, arch, device, median_ms, p90_ms, repeats)."""
+    header = f"{'model':<20} {'device':<16} {'p50 ms':>9} {'p90 ms':>9} {'reps':>5}  arch"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        arch = (r["arch"] or "")[:70]
+        lines.append(
+            f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} "
+            f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5}  {arch}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+
+    with _open_existing(args.db) as db:
+        records = latest_ok(db.measurements(device=args.device, runtime=args.runtime))
+        names = {d.device_id: d.name for d in db.devices()}
+        keys = {m.sha256: m.key for m in db.models()}
+    rows = [
+        {
+            "key": keys.get(r.model_sha256) or (r.model_sha256 or "")[:12],
+            "arch": r.arch,
+            "space": r.space,
+            "device": names.get(r.device_id, r.device_id),
+            "runtime": r.runtime,
+            "median_ms": r.median_ms,
+            "p90_ms": r.p90_ms,
+            "repeats": len(r.samples_ms),
+        }
+        for r in records
+    ]
+    rows.sort(key=lambda r: (r["device"], r["median_ms"] if r["median_ms"] is not None else float("inf")))
+    emit(rows, args.json, format_table(rows) + f"\n{len(rows)} models")
+    return 0
+
+
+def cmd_export_csv(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+
+    with _open_existing(args.db) as db:
+        n = db.export_csv(args.csv)
+    emit({"rows": n, "csv": args.csv}, args.json, f"wrote {n} measurements to {args.csv}")
+    return 0
+
+
+def check_archs(path: str) -> None:
+    """Validate the ``arch`` of every row whose ``space`` is one of hwnas's spaces.
+
+    Raises:
+        ValueError: one line naming the file, the line and what is wrong with the string.
+    """
+    import csv
+
+    from hwnas.space import SPACES, get_space
+
+    spaces = {name: get_space(name) for name in SPACES}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        for n, row in enumerate(reader, start=2):
+            space = spaces.get((row.get("space") or "").strip())
+            arch = (row.get("arch") or "").strip()
+            if space is not None and arch:
+                try:
+                    parsed = space.parse(arch)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{n}: {exc}") from None
+                if parsed.spec != arch:
+                    raise ValueError(f"{path}:{n}: write the arch in canonical form {parsed.spec!r}")
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+
+    if not Path(args.file).exists():
+        raise CLIError(f"{args.file}: no such file")
+    if Path(args.file).is_dir():
+        raise CLIError(f"{args.file}: is a folder, expected a CSV file")
+    check_archs(args.file)
+    with LatencyDB(args.db) as db:
+        counts = db.import_csv(args.file, source=args.source)
+    emit(counts, args.json, f"{args.file} -> {args.db}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+
+    if not Path(args.source).is_file():
+        raise CLIError(f"{args.source}: no such database file")
+    with LatencyDB(args.db) as db:
+        counts = db.merge_from(args.source)
+    emit(counts, args.json, f"merged {args.source} into {args.db}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def add_parsers(sub: Any, default_db: str) -> None:
+    """Register ``hwnas db ...`` on the top-level sub-parser collection."""
+    p_db = sub.add_parser("db", help="inspect, export, import and merge latency databases")
+    db_sub = p_db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
+
+    def add(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        p = db_sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--db", default=default_db, help=f"SQLite database file (default {default_db})")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=func)
+        return p
+
+    add("summary", "counts of models, devices and measurements, per device and runtime", cmd_summary)
+    p = add("table", "p50/p90 latency of every measured model (newest OK measurement)", cmd_table)
+    p.add_argument("--device", help="only this device (name or id)")
+    p.add_argument("--runtime", help="only this runtime (onnxruntime, tvm, imported)")
+    p = add("export", "write one CSV row per measurement (atomically)", cmd_export_csv)
+    p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
+    p = add(
+        "import-csv",
+        "import a latency table: columns space, arch, device, latency_ms (others ignored); "
+        "rows are marked as imported with the file's name as source; importing twice adds nothing",
+        cmd_import_csv,
+    )
+    p.add_argument("file", metavar="FILE", help="CSV file to import")
+    p.add_argument("--source", help="source label stored with the rows (default: the file's name)")
+    p = add("merge", "copy every model, device and measurement of SOURCE that --db lacks (idempotent)", cmd_merge)
+    p.add_argument("source", metavar="SOURCE", help="database file to merge from (read-only)")

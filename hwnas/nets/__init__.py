@@ -1,0 +1,1 @@
+"""PyTorch networks of the search spaces (imported lazily: importing ``hwnas`` never imports torch)."""
