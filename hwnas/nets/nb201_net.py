@@ -5,9 +5,10 @@ at C, a ResNet basic block with stride 2 to 2C, N cells at 2C, a block to 4C, N 
 ReLU, global average pooling and a linear classifier. Operations: ``nor_conv_kxk`` is
 ReLU-Conv-BN, ``avg_pool_3x3`` is a stride-1 average pool, ``skip_connect`` the identity.
 
-``none`` edges contribute zero and are left out of the graph, as a deployment would; an edge leaving
-a node that every path into which crosses ``none`` is dropped too. A cell whose output is
-unreachable (341 of the 15,625 cells) outputs ``0 * input``, exactly as NAS-Bench-201's ``Zero`` op.
+Every edge is computed, as in NAS-Bench-201's reference implementation and in the published
+latency tables measured with it: ``none`` is its ``Zero`` op (``x * 0``), and an operation whose
+input node carries only zeros still runs. So the exported graph does the work that the benchmark's
+devices timed; two cells with the same operations on the same edges are the same graph.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ReLUConvBN(nn.Sequential):
 
 def make_op(name: str, channels: int) -> nn.Module:
     """The module of one NB201 edge operation at ``channels`` channels, stride 1."""
+    if name == "none":
+        return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
@@ -44,15 +47,11 @@ def make_op(name: str, channels: int) -> nn.Module:
     raise ValueError(f"nb201: no module for op {name!r}")
 
 
-def live_edges(ops: Sequence[str]) -> list[int]:
-    """Indices of the edges that carry a non-zero signal from the cell input."""
-    live_nodes = {0}
-    edges = []
-    for e, ((dst, src), op) in enumerate(zip(EDGES, ops)):
-        if op != "none" and src in live_nodes:
-            edges.append(e)
-            live_nodes.add(dst)
-    return edges
+class Zero(nn.Module):
+    """NAS-Bench-201's ``none`` op: ``x * 0`` (keeps the shape, and the work of what follows)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
 
 
 class NB201Cell(nn.Module):
@@ -60,16 +59,17 @@ class NB201Cell(nn.Module):
 
     def __init__(self, ops: Sequence[str], channels: int) -> None:
         super().__init__()
-        self.edge_ids = live_edges(ops)
-        self.edge_ops = nn.ModuleList(make_op(ops[e], channels) for e in self.edge_ids)
+        self.edge_ops = nn.ModuleList(make_op(op, channels) for op in ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: dict[int, torch.Tensor] = {0: x}
-        for e, op in zip(self.edge_ids, self.edge_ops):
-            dst, src = EDGES[e]
-            out = op(nodes[src])
-            nodes[dst] = nodes[dst] + out if dst in nodes else out
-        return nodes[3] if 3 in nodes else x * 0.0
+        nodes: list[torch.Tensor] = [x]
+        for node in (1, 2, 3):
+            terms = [op(nodes[src]) for (dst, src), op in zip(EDGES, self.edge_ops) if dst == node]
+            total = terms[0]
+            for t in terms[1:]:
+                total = total + t
+            nodes.append(total)
+        return nodes[3]
 
 
 class ResNetBasicBlock(nn.Module):
