@@ -22,6 +22,7 @@ import numpy as np
 from hwnas import __version__
 from hwnas.errors import CLIError
 from hwnas.space import SPACES, Arch, SearchSpace, get_space
+from latency_db import SchemaError
 
 DEFAULT_DB = ".hwnas/latency.db"
 
@@ -139,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas import db_commands
+    from hwnas import db_commands, predictor_commands
 
     parser = argparse.ArgumentParser(
         prog="hwnas",
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_exp.set_defaults(func=cmd_export)
 
     db_commands.add_parsers(sub, DEFAULT_DB)
+    predictor_commands.add_parsers(sub, DEFAULT_DB)
     return parser
 
 
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (CLIError, ValueError, FileNotFoundError, PermissionError, SchemaError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"hwnas: error: {msg}", file=sys.stderr)
         return 2

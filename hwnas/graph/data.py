@@ -1,0 +1,40 @@
+"""The graph of a candidate network, as predictors see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class GraphData:
+    """Operator graph of one ONNX model with numeric features (numpy only; no torch).
+
+    Nodes are the model's operators (``Constant`` nodes are folded away), edges are the tensors
+    between them (producer -> consumer). Feature columns are named by
+    :data:`hwnas.graph.encode.NODE_FEATURES` and :data:`hwnas.graph.encode.GRAPH_FEATURES`.
+
+    Attributes:
+        x: float32 ``[num_nodes, len(NODE_FEATURES)]`` node features.
+        edge_index: int64 ``[2, num_edges]``; row 0 the producer node, row 1 the consumer.
+        graph_features: float32 ``[len(GRAPH_FEATURES)]`` whole-model features (FLOPs, params,
+            bytes, op counts, ...), raw (not log-scaled).
+        op_types: ONNX op type of each node.
+        node_keys: a lookup-table signature of each node (op type with its kernel, stride, groups,
+            channels and output size), e.g. ``"Conv|k3x3|s1|g1|c16>16|32x32"``.
+        flops: 2 x MACs of the model (as :func:`hwnas.onnx_graph.graph_stats`).
+        params: parameter count of the model.
+    """
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    graph_features: np.ndarray
+    op_types: tuple[str, ...]
+    node_keys: tuple[str, ...]
+    flops: int
+    params: int
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])

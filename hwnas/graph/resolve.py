@@ -1,0 +1,284 @@
+"""Find the graph of a model named by a database row: cache, candidate folders, or re-export.
+
+A latency-database row names its model by the sha256 of its ONNX bytes and, for models of
+hwnas's spaces, by ``space`` and ``arch``. :class:`GraphResolver` turns such a triple into a
+:class:`~hwnas.graph.data.GraphData`, trying in order:
+
+1. the cache, by sha256, then by ``"space:arch"``;
+2. an ONNX file with that sha256 in one of ``model_dirs`` (their ``manifest.jsonl`` first, then
+   the sha256 of the ``*.onnx`` files the manifests do not list; a listed file whose bytes no
+   longer match the manifest is an error);
+3. re-exporting ``arch`` through :func:`hwnas.export.arch_to_onnx`, the same path as
+   ``hwnas export`` (cached under the sha256 of the exported bytes and under ``"space:arch"``).
+
+Anything else is a :class:`~hwnas.predictors.base.PredictorError`.
+
+Example:
+    >>> from hwnas.graph import GraphResolver
+    >>> resolver = GraphResolver(cache=None)
+    >>> g = resolver.graph_for(None, "nb201", "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    >>> g.op_types[:3]
+    ('Conv', 'Relu', 'Conv')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from hwnas.graph.cache import GraphCache
+from hwnas.graph.data import GraphData
+
+#: ``(sha256, space, arch)`` of one model; any part may be ``None``.
+ModelRef = tuple[str | None, str | None, str | None]
+
+
+def _error(message: str) -> Exception:
+    """A :class:`~hwnas.predictors.base.PredictorError` (imported late: ``hwnas.predictors``
+    modules import this package)."""
+    from hwnas.predictors.base import PredictorError
+
+    return PredictorError(message)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One graph to encode: an ONNX file (``path``) or an architecture to export."""
+
+    sha256: str | None
+    path: str | None = None
+    space: str | None = None
+    arch: str | None = None
+
+    @property
+    def ident(self) -> tuple[str, ...]:
+        return ("file", self.path) if self.path else ("arch", str(self.space), str(self.arch))
+
+    @property
+    def label(self) -> str:
+        return self.path if self.path else f"{self.space}:{self.arch}"
+
+
+class GraphResolver:
+    """Graphs of models named by ``(sha256, space, arch)``; see the module docstring for the order.
+
+    Contract:
+        * The same reference always gives an equal graph (encoding and export are deterministic).
+        * Every graph that had to be encoded is put in the cache (when there is one), so a second
+          run over the same models encodes nothing.
+        * The index of ``model_dirs`` is built lazily, once per resolver: files added to the
+          folders afterwards are not seen by this resolver.
+        * Not thread-safe (the lazy index); use one resolver per thread.
+
+    Args:
+        cache: where encoded graphs are kept, or ``None`` for no caching.
+        model_dirs: candidate folders (as written by ``hwnas export``) to look ONNX files up in.
+    """
+
+    def __init__(self, cache: GraphCache | None, model_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
+        self.cache = cache
+        self.model_dirs = tuple(Path(d) for d in model_dirs)
+        self._manifest_index: dict[str, Path] | None = None
+        self._file_index: dict[str, Path] | None = None
+
+    def graph_for(self, sha256: str | None, space: str | None, arch: str | None) -> GraphData:
+        """Graph of one model.
+
+        Raises:
+            PredictorError: no cached graph, no file with that sha256 and no architecture to
+                export; or the file/architecture cannot be encoded.
+        """
+        return self.graphs_for([(sha256, space, arch)])[0]
+
+    def graphs_for(
+        self,
+        items: Sequence[ModelRef],
+        *,
+        workers: int = 1,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GraphData]:
+        """Graphs of many models, in the order of ``items``.
+
+        Every item is checked before any encoding starts, so an unresolvable one fails fast.
+        Graphs that are not cached are encoded (and exported) in this process, or with
+        ``workers > 1`` in a pool of that many ``spawn`` processes; the parent caches each
+        result as it arrives, so an interrupted run resumes where it stopped.
+
+        Args:
+            items: ``(sha256, space, arch)`` per model.
+            workers: processes for encoding misses (1: in this process).
+            on_progress: called as ``on_progress(done, total)`` (``total == len(items)``): once
+                after the cache lookups if any hit, then after each encoded graph.
+
+        Raises:
+            PredictorError: as :meth:`graph_for`.
+        """
+        total = len(items)
+        results: list[GraphData | None] = [None] * total
+        jobs: dict[tuple[str, ...], _Job] = {}
+        waiting: dict[tuple[str, ...], list[int]] = {}
+        for i, (sha, space, arch) in enumerate(items):
+            sha = sha.lower() if sha else None
+            hit = self._cached(sha, space, arch)
+            if hit is not None:
+                results[i] = hit
+                continue
+            job = self._job(sha, space, arch)
+            jobs.setdefault(job.ident, job)
+            waiting.setdefault(job.ident, []).append(i)
+        done = total - sum(len(v) for v in waiting.values())
+        if done and on_progress:
+            on_progress(done, total)
+
+        def finish(job: _Job, graph: GraphData, exported_sha: str | None) -> None:
+            nonlocal done
+            graph = _interned(graph)
+            self._store(job, graph, exported_sha)
+            for i in waiting[job.ident]:
+                results[i] = graph
+            done += len(waiting[job.ident])
+            if on_progress:
+                on_progress(done, total)
+
+        pending = list(jobs.values())
+        if workers <= 1 or len(pending) <= 1:
+            for job in pending:
+                finish(job, *_run_job(job, False))
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
+                futures: dict[Future[tuple[GraphData, str | None]], _Job] = {
+                    pool.submit(_run_job, job, True): job for job in pending
+                }
+                try:
+                    remaining = set(futures)
+                    while remaining:
+                        finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            finish(futures[fut], *fut.result())
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        return [g for g in results if g is not None]
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _cached(self, sha: str | None, space: str | None, arch: str | None) -> GraphData | None:
+        if self.cache is None:
+            return None
+        if sha:
+            hit = self.cache.get(sha)
+            if hit is not None:
+                return hit
+        if space and arch:
+            return self.cache.get(f"{space}:{arch}")
+        return None
+
+    def _job(self, sha: str | None, space: str | None, arch: str | None) -> _Job:
+        if sha:
+            path = self._find(sha)
+            if path is not None:
+                return _Job(sha256=sha, path=str(path))
+        if space and arch:
+            from hwnas.space import get_space
+
+            try:
+                get_space(space).parse(arch)
+            except ValueError as exc:
+                raise _error(f"cannot export model {space}:{arch}: {exc}") from None
+            return _Job(sha256=sha, space=space, arch=arch)
+        if sha:
+            raise _error(f"no ONNX file for model {sha[:12]}: pass the folder of its candidates with --models DIR")
+        raise _error("a model has neither sha256 nor architecture: cannot find its ONNX graph")
+
+    def _find(self, sha: str) -> Path | None:
+        """File in ``model_dirs`` whose bytes have this sha256, if any."""
+        from device_agent.models import sha256_file
+
+        if self._manifest_index is None:
+            self._manifest_index = self._read_manifests()
+        path = self._manifest_index.get(sha)
+        if path is not None:  # the manifest's word; the encoding job checks the bytes
+            return path
+        if self._file_index is None:
+            listed = {p.resolve() for p in self._manifest_index.values()}
+            self._file_index = {}
+            for folder in self.model_dirs:
+                for f in sorted(folder.glob("*.onnx")):
+                    if f.resolve() not in listed:
+                        self._file_index.setdefault(sha256_file(f), f)
+        return self._file_index.get(sha)
+
+    def _read_manifests(self) -> dict[str, Path]:
+        from hwnas.export import read_manifest
+
+        index: dict[str, Path] = {}
+        for folder in self.model_dirs:
+            if not folder.is_dir():
+                raise _error(f"models folder {folder} does not exist")
+            try:
+                entries = read_manifest(folder)
+            except ValueError as exc:
+                raise _error(str(exc)) from None
+            for e in entries:
+                sha, name = e.get("sha256"), e.get("file")
+                if isinstance(sha, str) and isinstance(name, str) and (folder / name).is_file():
+                    index.setdefault(sha.lower(), folder / name)
+        return index
+
+    def _store(self, job: _Job, graph: GraphData, exported_sha: str | None) -> None:
+        if self.cache is None:
+            return
+        if job.path and job.sha256:
+            self.cache.put(job.sha256, graph)
+        if exported_sha:
+            self.cache.put(exported_sha, graph)
+        if job.space and job.arch:
+            self.cache.put(f"{job.space}:{job.arch}", graph)
+
+
+def _run_job(job: _Job, in_worker: bool) -> tuple[GraphData, str | None]:
+    """Encode one job; returns the graph and, for an export, the sha256 of the exported bytes.
+
+    Runs in the parent or in a ``spawn`` worker (importable at module level for pickling).
+    """
+    from hwnas.graph.encode import encode_onnx
+    from hwnas.predictors.base import PredictorError
+
+    try:
+        if job.path:
+            data = Path(job.path).read_bytes()
+            if job.sha256 and hashlib.sha256(data).hexdigest() != job.sha256:
+                raise PredictorError(f"{job.path}: its sha256 is not the manifest's; export the folder again")
+            return encode_onnx(data), None
+        from hwnas.export import arch_to_onnx
+        from hwnas.space import get_space
+
+        if in_worker:
+            import torch
+
+            torch.set_num_threads(1)  # one process per core: no oversubscription
+        space = get_space(str(job.space))
+        data = arch_to_onnx(space, space.parse(str(job.arch)))
+        return encode_onnx(data), hashlib.sha256(data).hexdigest()
+    except PredictorError:
+        raise
+    except Exception as exc:  # a damaged file, an export failure: one line naming the model
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _error(f"cannot encode model {job.label}: {msg}") from None
+
+
+def _interned(graph: GraphData) -> GraphData:
+    """``graph`` with its strings interned (thousands of graphs share a few hundred node keys)."""
+    return dataclasses.replace(
+        graph,
+        op_types=tuple(sys.intern(s) for s in graph.op_types),
+        node_keys=tuple(sys.intern(s) for s in graph.node_keys),
+    )

@@ -1,0 +1,291 @@
+"""``hwnas predictor ...``: train, adapt, evaluate, apply latency predictors, suggest what to profile."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwnas.errors import CLIError
+
+KINDS = ("gnn", "gbdt", "lut", "flops", "params")
+
+
+def _resolver(args: argparse.Namespace) -> Any:
+    from hwnas.graph.cache import GraphCache, default_cache_dir
+    from hwnas.graph.resolve import GraphResolver
+
+    cache_dir = Path(args.cache) if getattr(args, "cache", None) else default_cache_dir()
+    return GraphResolver(GraphCache(cache_dir), model_dirs=[Path(d) for d in (getattr(args, "models", None) or [])])
+
+
+def _open_db(path: str) -> Any:
+    from latency_db import LatencyDB
+
+    if not Path(path).is_file():
+        raise CLIError(f"--db {path}: no such database file")
+    return LatencyDB(path, read_only=True)
+
+
+def _progress(args: argparse.Namespace, what: str) -> Any:
+    from hwnas.cli import _progress as make
+
+    show = None if getattr(args, "json", False) else make()
+    if show is None:
+        return None
+    return lambda i, n: show(i, n, what)
+
+
+def _load(path: str) -> Any:
+    from hwnas.predictors import predictor_kinds
+    from hwnas.predictors.base import load_predictor
+
+    return load_predictor(path, predictor_kinds())
+
+
+def _make(kind: str, args: argparse.Namespace) -> Any:
+    from hwnas.predictors import predictor_kinds
+
+    kinds = predictor_kinds()
+    if kind not in kinds:
+        raise CLIError(f"--kind {kind}: unknown; choose one of {', '.join(kinds)}")
+    if kind == "gnn":
+        return kinds[kind](epochs=args.epochs, rank_weight=args.rank_weight, seed=args.seed)
+    return kinds[kind]()
+
+
+def _records(args: argparse.Namespace, db: Any, devices: Sequence[str], n: int | None, seed: int, exclude: dict[str, set[str]] | None = None) -> list[Any]:
+    from hwnas.predictors.dataset import attach_graphs, device_rows, subsample
+
+    rows = []
+    for dev in devices:
+        rows += subsample(device_rows(db, dev, args.runtime), n, seed, (exclude or {}).get(dev, ()))
+    return attach_graphs(rows, _resolver(args), workers=args.workers, on_progress=_progress(args, "graphs"))
+
+
+def _spaces(records: Sequence[Any]) -> list[str]:
+    return sorted({r.space for r in records if r.space})
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+    from hwnas.predictors.base import save_predictor
+
+    if bool(args.device) == bool(args.devices):
+        raise CLIError("give exactly one of --device D or --devices D1,D2,...")
+    devices = [args.device] if args.device else [d.strip() for d in args.devices.split(",") if d.strip()]
+    pred = _make(args.kind, args)
+    with _open_db(args.db) as db:
+        records = _records(args, db, devices, args.samples, args.seed)
+    t0 = time.perf_counter()
+    pred.fit(records)
+    took = time.perf_counter() - t0
+    trained_on: dict[str, list[str]] = {}
+    for r in records:
+        trained_on.setdefault(r.device, []).append(r.key)
+    save_predictor(pred, args.out, {"spaces": _spaces(records), "devices": pred.devices, "trained_on": trained_on})
+    out = {"out": args.out, "kind": args.kind, "devices": pred.devices, "records": len(records), "fit_s": round(took, 2)}
+    emit(out, args.json, f"trained {args.kind} on {len(records)} measurements of {len(pred.devices)} device(s) in {took:.1f} s -> {args.out}")
+    return 0
+
+
+def _require_gnn(pf: Any, path: str) -> Any:
+    if pf.predictor.kind != "gnn" or len(pf.predictor.devices) < 1:
+        raise CLIError(f"{path}: adapting and suggesting need a GNN predictor (this one is {pf.predictor.kind!r})")
+    return pf.predictor
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+    from hwnas.predictors.adapt import HeadPrior, adapt_head
+    from hwnas.predictors.base import save_predictor
+
+    pf = _load(args.base)
+    base = _require_gnn(pf, args.base)
+    with _open_db(args.db) as db:
+        records = _records(args, db, [args.device], args.samples, args.seed)
+    emb = base.embed([r.graph for r in records])
+    w, b = base.heads()
+    res = adapt_head(HeadPrior.from_heads(w, b), emb, np.log([r.latency_ms for r in records]))
+    name = args.name or args.device
+    adapted = base.with_heads([name], res.w[None, :], np.array([res.b]))
+    fp = dict(pf.fingerprint)
+    fp.update(
+        devices=[name],
+        base_devices=base.devices,
+        trained_on={name: [r.key for r in records]},
+        adaptation={"samples": len(records), "prior_scale": res.prior_scale, "noise_var": res.noise_var},
+    )
+    fp.pop("hwnas", None)
+    fp.pop("encoder_version", None)
+    save_predictor(adapted, args.out, fp)
+    out = {"out": args.out, "device": name, "samples": len(records), "prior_scale": res.prior_scale, "noise_var": res.noise_var}
+    emit(out, args.json, f"adapted to {name} from {len(records)} measured models (prior scale {res.prior_scale}, noise var {res.noise_var:g}) -> {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+    from hwnas.predictors.metrics import evaluate
+
+    pf = _load(args.model)
+    pred = pf.predictor
+    device = args.device
+    used = set(pf.fingerprint.get("trained_on", {}).get(device, []))
+    with _open_db(args.db) as db:
+        records = _records(args, db, [device], None, 0, {device: used})
+    if len(records) < 2:
+        raise CLIError(f"device {device!r}: fewer than 2 measured models that the predictor was not trained on")
+    target = device if device in pred.devices else None
+    if target is None and len(pred.devices) != 1:
+        raise CLIError(f"unknown device {device!r} for this predictor; it knows: {', '.join(pred.devices)} (adapt it first)")
+    y = np.array([r.latency_ms for r in records])
+    yhat = pred.predict([r.graph for r in records], device=target)
+    metrics = evaluate(y, yhat)
+    flops = np.array([r.graph.flops for r in records], dtype=float)
+    from scipy.stats import spearmanr
+
+    metrics["flops_spearman"] = float(spearmanr(flops, y).statistic)
+    metrics.update(device=device, model=args.model, kind=pred.kind, excluded_training_rows=len(used))
+    text = (
+        f"{pred.kind} on {device}: {metrics['n']} held-out models  Spearman {metrics['spearman']:.4f}  "
+        f"Kendall tau-b {metrics['kendall_tau_b']:.4f}  MAPE {metrics['mape']:.1%}  "
+        f"within ±5% {metrics['within_5pct']:.1%}  ±10% {metrics['within_10pct']:.1%}  "
+        f"(FLOPs Spearman {metrics['flops_spearman']:.4f})"
+    )
+    emit(metrics, args.json, text)
+    return 0
+
+
+def _space_archs(args: argparse.Namespace, pf: Any) -> tuple[Any, list[Any]]:
+    from hwnas.cli import _read_arch_file, sample_distinct
+    from hwnas.space import get_space
+
+    space = get_space(args.space)
+    spaces = pf.fingerprint.get("spaces") or []
+    if spaces and space.name not in spaces:
+        raise CLIError(f"the predictor was trained on {', '.join(spaces)} models, not {space.name}: train one on {space.name}")
+    if getattr(args, "all", False):
+        if not space.is_finite_enumerable:
+            raise CLIError(f"--all: space {space.name} is too large; use --archs FILE or --pool N")
+        return space, list(space.enumerate())
+    if getattr(args, "archs", None):
+        return space, _read_arch_file(space, args.archs)
+    n = getattr(args, "pool", None)
+    if n:
+        return space, sample_distinct(space, min(n, space.size), args.seed)
+    raise CLIError("choose --all or --archs FILE")
+
+
+def _graphs(args: argparse.Namespace, space: Any, archs: Sequence[Any]) -> list[Any]:
+    return _resolver(args).graphs_for([(None, space.name, a.spec) for a in archs], workers=args.workers, on_progress=_progress(args, "graphs"))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+    from hwnas.export import atomic_write_bytes
+
+    pf = _load(args.model)
+    space, archs = _space_archs(args, pf)
+    graphs = _graphs(args, space, archs)
+    t0 = time.perf_counter()
+    lat = pf.predictor.predict(graphs, device=args.device)
+    took = time.perf_counter() - t0
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["arch", "latency_ms"])
+    for a, v in zip(archs, lat):
+        w.writerow([a.spec, f"{v:.6g}"])
+    atomic_write_bytes(Path(args.out), buf.getvalue().encode())
+    emit({"out": args.out, "models": len(archs), "predict_s": round(took, 3)}, args.json,
+         f"predicted {len(archs)} {space.name} models in {took:.2f} s -> {args.out}")  # fmt: skip
+    return 0
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from hwnas.cli import emit
+    from hwnas.export import atomic_write_bytes
+    from hwnas.predictors.adapt import HeadPrior, select_informative
+
+    pf = _load(args.base)
+    base = _require_gnn(pf, args.base)
+    space, archs = _space_archs(args, pf)
+    if not 1 <= args.k <= len(archs):
+        raise CLIError(f"-k must be between 1 and the {len(archs)} candidates, got {args.k}")
+    emb = base.embed(_graphs(args, space, archs))
+    w, b = base.heads()
+    picks = select_informative(HeadPrior.from_heads(w, b), emb, args.k)
+    chosen = [archs[i].spec for i in picks]
+    atomic_write_bytes(Path(args.out), ("\n".join(chosen) + "\n").encode())
+    emit({"out": args.out, "archs": chosen}, args.json,
+         f"{len(chosen)} {space.name} models to profile -> {args.out}\n"
+         f"next: hwnas export --space {space.name} --archs {args.out} --out DIR; device_agent run --models DIR")  # fmt: skip
+    return 0
+
+
+def add_parsers(sub: Any, default_db: str) -> None:
+    """Register ``hwnas predictor ...``."""
+    p = sub.add_parser("predictor", help="latency predictors: train, adapt to a new device, eval, predict, suggest")
+    ps = p.add_subparsers(dest="predictor_command", metavar="SUBCOMMAND", required=True)
+
+    def common(q: argparse.ArgumentParser, db: bool = True) -> None:
+        if db:
+            q.add_argument("--db", default=default_db, help=f"latency database (default {default_db})")
+            q.add_argument("--runtime", help="only measurements of this runtime (needed when a device has several)")
+        q.add_argument("--models", action="append", metavar="DIR", help="candidate folder(s) holding the ONNX files of measured models (repeatable)")
+        q.add_argument("--cache", metavar="DIR", help="graph encoding cache (default $HWNAS_CACHE/graphs or .hwnas/cache/graphs)")
+        q.add_argument("--workers", type=int, default=1, help="processes encoding graphs not yet cached (default 1)")
+        q.add_argument("--seed", type=int, default=0, help="seed of sampling and training (default 0)")
+        q.add_argument("--json", action="store_true", help="print JSON")
+
+    q = ps.add_parser("train", help="fit a predictor on measured models of one or several devices")
+    q.add_argument("--device", help="a single device (name or id)")
+    q.add_argument("--devices", help="several devices, comma-separated (GNN: one head per device)")
+    q.add_argument("--kind", choices=KINDS, default="gnn", help="predictor kind (default gnn)")
+    q.add_argument("--samples", type=int, help="train on N random measured models per device (default: all)")
+    q.add_argument("--epochs", type=int, default=80, help="GNN training epochs (default 80)")
+    q.add_argument("--rank-weight", type=float, default=0.0, help="GNN: weight of a pairwise ranking loss (default 0)")
+    q.add_argument("--out", required=True, help="predictor file to write (JSON)")
+    common(q)
+    q.set_defaults(func=cmd_train)
+
+    q = ps.add_parser("adapt", help="adapt a multi-device GNN to a new device from K of its measured models")
+    q.add_argument("--base", required=True, help="pre-trained GNN predictor file")
+    q.add_argument("--device", required=True, help="the new device (as named in --db)")
+    q.add_argument("--samples", type=int, help="use K random measured models of the device (default: all of them)")
+    q.add_argument("--name", help="device name in the adapted file (default --device)")
+    q.add_argument("--out", required=True, help="adapted predictor file to write")
+    common(q)
+    q.set_defaults(func=cmd_adapt)
+
+    q = ps.add_parser("eval", help="Spearman, Kendall tau-b, MAPE, ±5%%/±10%% on measured models not used for training")
+    q.add_argument("--model", required=True, help="predictor file")
+    q.add_argument("--device", required=True, help="device to evaluate on")
+    common(q)
+    q.set_defaults(func=cmd_eval)
+
+    q = ps.add_parser("predict", help="predict the latency of architectures of a space into a CSV (arch, latency_ms)")
+    q.add_argument("--model", required=True, help="predictor file")
+    q.add_argument("--space", required=True, choices=("nb201", "macro"), help="search space")
+    q.add_argument("--all", action="store_true", help="every architecture of the space (nb201)")
+    q.add_argument("--archs", metavar="FILE", help="architectures, one string per line")
+    q.add_argument("--device", help="device of a multi-device predictor")
+    q.add_argument("--out", required=True, help="CSV file to write")
+    common(q, db=False)
+    q.set_defaults(func=cmd_predict)
+
+    q = ps.add_parser("suggest", help="pick K informative models to profile on a new device (for hwnas export --archs)")
+    q.add_argument("--base", required=True, help="pre-trained multi-device GNN predictor file")
+    q.add_argument("--space", required=True, choices=("nb201", "macro"), help="search space")
+    q.add_argument("-k", type=int, default=20, help="how many models (default 20)")
+    q.add_argument("--pool", type=int, default=2000, help="candidates to choose from, sampled from the space (default 2000)")
+    q.add_argument("--all", action="store_true", help="choose among every architecture of the space (nb201)")
+    q.add_argument("--archs", metavar="FILE", help="choose among the architectures in FILE")
+    q.add_argument("--out", required=True, help="file to write, one arch string per line")
+    common(q, db=False)
+    q.set_defaults(func=cmd_suggest)

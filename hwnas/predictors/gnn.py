@@ -1,0 +1,283 @@
+"""GNN latency predictor: message passing over the ONNX operator graph, one head per device.
+
+The network embeds a model's graph into a small vector ``h`` (GIN message passing over the
+operator nodes, sum and mean pooling, plus the standardised whole-model features such as FLOPs),
+and predicts the log latency on device ``d`` as ``w_d · h + b_d``. Trained on several devices at
+once, the embedding captures what makes a network slow anywhere, and a device is just its head:
+that is what makes few-shot adaptation to a new device work (see :mod:`hwnas.predictors.adapt`).
+
+Example:
+    >>> from hwnas.predictors.gnn import GNNPredictor
+    >>> pred = GNNPredictor(epochs=50).fit(records)            # doctest: +SKIP
+    >>> pred.predict(graphs, device="pixel3")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwnas.graph.data import GraphData
+from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records
+
+
+#: Graphs per forward pass when embedding (no gradients: large batches amortise overheads).
+INFERENCE_BATCH = 1024
+
+
+def _torch() -> Any:
+    try:
+        import torch
+        import torch_geometric  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise PredictorError(f"the GNN predictor needs torch and torch-geometric: pip install 'hwnas[host]' ({exc})") from None
+    return torch
+
+
+def _build_net(n_node: int, n_graph: int, hidden: int, layers: int, embed_dim: int, n_dev: int) -> Any:
+    torch = _torch()
+    from torch import nn
+    from torch_geometric.nn import GINConv, global_add_pool, global_mean_pool
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = nn.Sequential(nn.Linear(n_node, hidden), nn.ReLU())
+            self.convs = nn.ModuleList(
+                GINConv(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden)), train_eps=True)
+                for _ in range(layers)
+            )
+            self.glob = nn.Sequential(nn.Linear(n_graph, hidden), nn.ReLU())
+            self.out = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, embed_dim))
+            self.heads = nn.Linear(embed_dim, n_dev)
+
+        def embed(self, x: Any, edge_index: Any, batch: Any, gfeat: Any) -> Any:
+            h = self.inp(x)
+            for conv in self.convs:
+                h = h + torch.relu(conv(h, edge_index))
+            pooled = torch.cat([global_add_pool(h, batch) / 100.0, global_mean_pool(h, batch), self.glob(gfeat)], 1)
+            return self.out(pooled)
+
+        def forward(self, x: Any, edge_index: Any, batch: Any, gfeat: Any) -> Any:
+            return self.heads(self.embed(x, edge_index, batch, gfeat))
+
+    return Net()
+
+
+class GNNPredictor(Predictor):
+    """Graph neural network latency predictor over one or several devices.
+
+    Args:
+        hidden: width of node states.
+        layers: message-passing layers (GIN with residual connections).
+        embed_dim: size of the model embedding ``h`` that the per-device heads read.
+        epochs: training epochs over the distinct graphs.
+        lr: Adam learning rate (cosine-decayed to 1% over the epochs).
+        batch_size: graphs per step.
+        weight_decay: Adam weight decay.
+        rank_weight: weight of a pairwise logistic ranking loss added to the squared error on
+            standardised log latency (0 = off). Pairs are the graphs of a batch on one device.
+        seed: seed of initialisation and batch order.
+    """
+
+    kind = "gnn"
+
+    def __init__(
+        self,
+        hidden: int = 48,
+        layers: int = 3,
+        embed_dim: int = 16,
+        epochs: int = 80,
+        lr: float = 3e-3,
+        batch_size: int = 64,
+        weight_decay: float = 1e-5,
+        rank_weight: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.layers = layers
+        self.embed_dim = embed_dim
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.rank_weight = rank_weight
+        self.seed = seed
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "embed_dim": self.embed_dim,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "weight_decay": self.weight_decay,
+            "rank_weight": self.rank_weight,
+            "seed": self.seed,
+        }
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def _gfeat(self, graphs: Sequence[GraphData]) -> np.ndarray:
+        g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
+        return ((g - self.gmean_) / self.gstd_).astype(np.float32)
+
+    def _inputs(self, graphs: Sequence[GraphData]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Scaled node features, edge indices and graph features, computed once per call."""
+        xs = [self.scaler_.transform_x(g.x).astype(np.float32) for g in graphs]
+        return xs, [g.edge_index for g in graphs], self._gfeat(graphs)
+
+    def _batches(
+        self, inputs: tuple[list[np.ndarray], list[np.ndarray], np.ndarray], order: np.ndarray, size: int | None = None
+    ) -> Any:
+        """Yield ``(indices, x, edge_index, batch, gfeat)`` tensors: the disjoint union of the
+        graphs of each mini-batch, laid out as PyTorch Geometric's ``Batch`` lays it out."""
+        torch = _torch()
+        xs, eis, gf = inputs
+        size = size or self.batch_size
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            sizes = np.array([xs[i].shape[0] for i in idx])
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            x = torch.from_numpy(np.concatenate([xs[i] for i in idx]))
+            ei = torch.from_numpy(np.concatenate([eis[i] + o for i, o in zip(idx, offsets)], axis=1).astype(np.int64))
+            batch = torch.from_numpy(np.repeat(np.arange(len(idx)), sizes))
+            yield idx, x, ei, batch, torch.from_numpy(gf[idx])
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(self, records: Sequence[LatencyRecord]) -> GNNPredictor:
+        check_records(records, minimum=4)
+        torch = _torch()
+        from hwnas.graph.batch import FeatureScaler
+
+        keys = list(dict.fromkeys(r.key for r in records))
+        devices = sorted({r.device for r in records})
+        kidx = {k: i for i, k in enumerate(keys)}
+        didx = {d: i for i, d in enumerate(devices)}
+        graphs: list[GraphData] = [None] * len(keys)  # type: ignore[list-item]
+        y = np.full((len(keys), len(devices)), np.nan)
+        for r in records:
+            graphs[kidx[r.key]] = r.graph
+            y[kidx[r.key], didx[r.device]] = np.log(r.latency_ms)
+        # per-device standardisation of log latency
+        self.ymean_ = np.nanmean(y, axis=0)
+        self.ystd_ = np.maximum(np.nanstd(y, axis=0), 1e-3)
+        ys = (y - self.ymean_) / self.ystd_
+        self.scaler_ = FeatureScaler().fit(graphs)
+        g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
+        self.gmean_, self.gstd_ = g.mean(0), np.maximum(g.std(0), 1e-6)
+        self.devices_ = devices
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = _build_net(graphs[0].x.shape[1], g.shape[1], self.hidden, self.layers, self.embed_dim, len(devices))
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            steps = self.epochs * int(np.ceil(len(graphs) / self.batch_size))
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(s / max(steps, 1), 1.0))))
+            rng = np.random.default_rng(self.seed)
+            target = torch.from_numpy(np.nan_to_num(ys).astype(np.float32))
+            mask = torch.from_numpy(~np.isnan(ys))
+            inputs = self._inputs(graphs)
+            net.train()
+            for _ in range(self.epochs):
+                for idx, x, ei, batch, gf in self._batches(inputs, rng.permutation(len(graphs))):
+                    pred = net(x, ei, batch, gf)
+                    t, m = target[idx], mask[idx]
+                    loss = ((pred - t) ** 2)[m].mean()
+                    if self.rank_weight > 0:
+                        loss = loss + self.rank_weight * _pairwise_rank_loss(pred, t, m)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+        net.eval()
+        self.net_ = net
+        return self
+
+    # -- predict ---------------------------------------------------------------------------------
+    def embed(self, graphs: Sequence[GraphData]) -> np.ndarray:
+        """Embeddings ``h`` of ``graphs`` (float64 ``[n, embed_dim]``), device-independent."""
+        self._check_fitted()
+        torch = _torch()
+        out = np.empty((len(graphs), self.embed_dim))
+        with torch.no_grad():
+            for idx, x, ei, batch, gf in self._batches(self._inputs(graphs), np.arange(len(graphs)), INFERENCE_BATCH):
+                out[idx] = self.net_.embed(x, ei, batch, gf).double().numpy()
+        return out
+
+    def heads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-device heads in log-millisecond space: ``log ms = h @ W[d] + b[d]``."""
+        self._check_fitted()
+        w = self.net_.heads.weight.detach().double().numpy()
+        b = self.net_.heads.bias.detach().double().numpy()
+        return w * self.ystd_[:, None], b * self.ystd_ + self.ymean_
+
+    def predict_log_from_embedding(self, emb: np.ndarray, device: str | None = None) -> np.ndarray:
+        """Log-millisecond predictions from embeddings (fast path for ranking many models)."""
+        d = self._device_index(device)
+        w, b = self.heads()
+        return emb @ w[d] + b[d]
+
+    def predict(self, graphs: Sequence[GraphData], device: str | None = None) -> np.ndarray:
+        d = self._device_index(device)
+        if not graphs:
+            return np.empty(0)
+        return np.exp(self.predict_log_from_embedding(self.embed(graphs), self.devices[d]))
+
+    # -- state -----------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        arrays = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
+        arrays.update({f"scaler.{k}": v for k, v in self.scaler_.state().items()})
+        arrays.update(ymean=self.ymean_, ystd=self.ystd_, gmean=self.gmean_, gstd=self.gstd_)
+        meta = {"devices": self.devices_, "n_node": int(self.scaler_.state()["mean"].shape[0]), "n_graph": int(self.gmean_.shape[0])}
+        return meta, arrays
+
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        torch = _torch()
+        from hwnas.graph.batch import FeatureScaler
+
+        self.devices_ = list(meta["devices"])
+        self.ymean_, self.ystd_ = arrays["ymean"], arrays["ystd"]
+        self.gmean_, self.gstd_ = arrays["gmean"], arrays["gstd"]
+        self.scaler_ = FeatureScaler.from_state({k[7:]: v for k, v in arrays.items() if k.startswith("scaler.")})
+        net = _build_net(meta["n_node"], meta["n_graph"], self.hidden, self.layers, self.embed_dim, len(self.devices_))
+        state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")}
+        net.load_state_dict(state)
+        net.eval()
+        self.net_ = net
+
+    def with_heads(self, devices: list[str], w: np.ndarray, b: np.ndarray) -> GNNPredictor:
+        """A copy that shares the embedding network and predicts for ``devices`` with heads
+        ``(w, b)`` given in log-millisecond space (as :meth:`heads` returns them)."""
+        torch = _torch()
+        from torch import nn
+
+        new = GNNPredictor(**self.get_config())
+        meta, arrays = self.get_state()
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("net.heads.")}
+        arrays["ymean"] = np.zeros(len(devices))
+        arrays["ystd"] = np.ones(len(devices))
+        arrays["net.heads.weight"] = w.astype(np.float32)
+        arrays["net.heads.bias"] = b.astype(np.float32)
+        new.set_state({**meta, "devices": list(devices)}, arrays)
+        assert isinstance(new.net_.heads, nn.Linear) and torch is not None
+        return new
+
+
+def _pairwise_rank_loss(pred: Any, target: Any, mask: Any) -> Any:
+    """Mean logistic loss over ordered pairs of graphs (same device, both measured)."""
+    torch = _torch()
+    losses = []
+    for d in range(pred.shape[1]):
+        m = mask[:, d]
+        if int(m.sum()) < 2:
+            continue
+        p, t = pred[m, d], target[m, d]
+        dp = p[:, None] - p[None, :]
+        sign = torch.sign(t[:, None] - t[None, :])
+        valid = sign != 0
+        if valid.any():
+            losses.append(torch.nn.functional.softplus(-sign[valid] * dp[valid]).mean())
+    return torch.stack(losses).mean() if losses else pred.sum() * 0.0
