@@ -59,11 +59,31 @@ def has_path(arch: str) -> bool:
     return 3 in live
 
 
-def noise_ceiling_groups(archs: list[str]) -> np.ndarray:
-    """Group id per arch: the multiset of its six operations (same work on every edge shape)."""
-    keys = [tuple(sorted(t.split("~")[0] for t in a.split("|") if t and t != "+")) for a in archs]
-    ids: dict[tuple[str, ...], int] = {}
-    return np.array([ids.setdefault(k, len(ids)) for k in keys])
+def _useful_ops(arch: str) -> list[str]:
+    """Ops of the edges that lie on a path from the cell input to its output (what a runtime that
+    prunes zero branches executes)."""
+    toks = [t for t in arch.split("|") if t and t != "+"]
+    ops = [t.split("~")[0] for t in toks]
+    edges = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    fwd, bwd = {0}, {3}
+    for (dst, src), op in zip(edges, ops):
+        if op != "none" and src in fwd:
+            fwd.add(dst)
+    for (dst, src), op in reversed(list(zip(edges, ops))):
+        if op != "none" and dst in bwd:
+            bwd.add(src)
+    return [op for (dst, src), op in zip(edges, ops) if op != "none" and src in fwd and dst in bwd]
+
+
+def noise_ceiling_groups(archs: list[str]) -> list[np.ndarray]:
+    """Two groupings of computationally identical archs: the multiset of all six operations (same
+    work when every edge runs, as in NAS-Bench-201's code), and the multiset of the operations on
+    input-to-output paths (same work when a runtime prunes zero branches)."""
+    out = []
+    for key_of in (lambda a: [t.split("~")[0] for t in a.split("|") if t and t != "+"], _useful_ops):
+        ids: dict[tuple[str, ...], int] = {}
+        out.append(np.array([ids.setdefault(tuple(sorted(key_of(a))), len(ids)) for a in archs]))
+    return out
 
 
 def import_long_csv(table: Path, archs: list[str], devices: list[str], lat: np.ndarray, db: Path) -> None:
@@ -138,7 +158,7 @@ def main() -> int:
                 for d in devs for i in idx]  # fmt: skip
 
     results = []
-    header = (f"{'device':<15}{'ceiling':>9}{'FLOPs':>7} | " + " ".join(f"{'K=' + str(k):>13}" for k in shots)
+    header = (f"{'device':<15}{'ceiling':>10}{'FLOPs':>7} | " + " ".join(f"{'K=' + str(k):>13}" for k in shots)
               + f" {'K=10 sugg':>13} | " + " ".join(f"{'single ' + str(n):>13}" for n in singles))  # fmt: skip
     print("Spearman / within ±10% on the pool (minus the samples used)")
     print(header)
@@ -147,14 +167,17 @@ def main() -> int:
         t = devices.index(dev)
         y = y_all[:, t]
         row: dict[str, object] = {"device": dev}
-        # noise ceiling over the whole table
+        # noise ceiling over the whole table: the grouping that explains this device best
         full = lat[:, t]
         ok = np.array([has_path(a) for a in archs])
-        sums, cnts = np.bincount(groups, weights=full), np.bincount(groups)
-        loo = (sums[groups] - full) / np.maximum(cnts[groups] - 1, 1)
-        m = ok & (cnts[groups] > 1)
-        row["ceiling_spearman"] = float(spearmanr(loo[m], full[m]).statistic)
-        row["ceiling_within10"] = float(np.mean(np.abs(loo[m] / full[m] - 1) <= 0.10))
+        best = (-1.0, 0.0)
+        for grp in groups:
+            sums, cnts = np.bincount(grp, weights=full), np.bincount(grp)
+            loo = (sums[grp] - full) / np.maximum(cnts[grp] - 1, 1)
+            m = ok & (cnts[grp] > 1)
+            cand_c = (float(spearmanr(loo[m], full[m]).statistic), float(np.mean(np.abs(loo[m] / full[m] - 1) <= 0.10)))
+            best = max(best, cand_c)
+        row["ceiling_spearman"], row["ceiling_within10"] = best
         row["flops_spearman"] = float(spearmanr(flops[scored], y[scored]).statistic)
 
         # pre-train on the other devices
@@ -197,7 +220,7 @@ def main() -> int:
             pl = np.log(single.predict(graphs))
             row[f"single{n}_spearman"], row[f"single{n}_within10"] = score(pl, idx)
         results.append(row)
-        cells = [f"{row['ceiling_spearman']:.3f}/{row['ceiling_within10']:.2f}"[:9].rjust(9), f"{row['flops_spearman']:7.3f}", " |"]
+        cells = [f"{row['ceiling_spearman']:.3f}/{row['ceiling_within10']:.2f}".rjust(10), f"{row['flops_spearman']:7.3f}", " |"]
         cells += [f"{row[f'k{k}_spearman']:.3f}/{row[f'k{k}_within10']:.2f}".rjust(13) for k in shots]
         cells += [f"{row['k10s_spearman']:.3f}/{row['k10s_within10']:.2f}".rjust(13), " |"]
         cells += [f"{row[f'single{n}_spearman']:.3f}/{row[f'single{n}_within10']:.2f}".rjust(13) for n in singles]

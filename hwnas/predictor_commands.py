@@ -59,12 +59,24 @@ def _make(kind: str, args: argparse.Namespace) -> Any:
     return kinds[kind]()
 
 
-def _records(args: argparse.Namespace, db: Any, devices: Sequence[str], n: int | None, seed: int, exclude: dict[str, set[str]] | None = None) -> list[Any]:
+def _records(
+    args: argparse.Namespace,
+    db: Any,
+    devices: Sequence[str],
+    n: int | None,
+    seed: int,
+    exclude: dict[str, set[str]] | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """Rows of ``devices`` (``n`` random per device, or all; at most ``limit``) with their graphs."""
     from hwnas.predictors.dataset import attach_graphs, device_rows, subsample
 
     rows = []
     for dev in devices:
-        rows += subsample(device_rows(db, dev, args.runtime), n, seed, (exclude or {}).get(dev, ()))
+        dev_rows = subsample(device_rows(db, dev, args.runtime), n, seed, (exclude or {}).get(dev, ()))
+        if limit is not None and len(dev_rows) > limit:
+            dev_rows = subsample(dev_rows, limit, seed + 1)
+        rows += dev_rows
     return attach_graphs(rows, _resolver(args), workers=args.workers, on_progress=_progress(args, "graphs"))
 
 
@@ -78,9 +90,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if bool(args.device) == bool(args.devices):
         raise CLIError("give exactly one of --device D or --devices D1,D2,...")
-    devices = [args.device] if args.device else [d.strip() for d in args.devices.split(",") if d.strip()]
     pred = _make(args.kind, args)
     with _open_db(args.db) as db:
+        if args.devices == "all":
+            devices = sorted({d.name for d in db.devices()})
+        else:
+            devices = [args.device] if args.device else [d.strip() for d in args.devices.split(",") if d.strip()]
         records = _records(args, db, devices, args.samples, args.seed)
     t0 = time.perf_counter()
     pred.fit(records)
@@ -138,7 +153,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = args.device
     used = set(pf.fingerprint.get("trained_on", {}).get(device, []))
     with _open_db(args.db) as db:
-        records = _records(args, db, [device], None, 0, {device: used})
+        records = _records(args, db, [device], None, 0, {device: used}, limit=args.limit)
     if len(records) < 2:
         raise CLIError(f"device {device!r}: fewer than 2 measured models that the predictor was not trained on")
     target = device if device in pred.devices else None
@@ -245,7 +260,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
 
     q = ps.add_parser("train", help="fit a predictor on measured models of one or several devices")
     q.add_argument("--device", help="a single device (name or id)")
-    q.add_argument("--devices", help="several devices, comma-separated (GNN: one head per device)")
+    q.add_argument("--devices", help="several devices, comma-separated, or 'all' (GNN: one head per device)")
     q.add_argument("--kind", choices=KINDS, default="gnn", help="predictor kind (default gnn)")
     q.add_argument("--samples", type=int, help="train on N random measured models per device (default: all)")
     q.add_argument("--epochs", type=int, default=80, help="GNN training epochs (default 80)")
@@ -266,6 +281,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q = ps.add_parser("eval", help="Spearman, Kendall tau-b, MAPE, ±5%%/±10%% on measured models not used for training")
     q.add_argument("--model", required=True, help="predictor file")
     q.add_argument("--device", required=True, help="device to evaluate on")
+    q.add_argument("--limit", type=int, help="score at most N random held-out models (graphs of unseen models cost ~0.2 s each)")
     common(q)
     q.set_defaults(func=cmd_eval)
 
