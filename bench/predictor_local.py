@@ -50,7 +50,8 @@ def main() -> int:
             return 1
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "device_agent", "run", "--models", str(cands), "--db", str(db), "--device-name", "local",
-           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", "5", "--json"]  # fmt: skip
+           "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", "5",
+           "--profile-nodes", "10", "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode not in (0, 1):
         sys.exit(f"device_agent run failed: {proc.stderr.strip()[-400:]}")
@@ -66,6 +67,7 @@ def main() -> int:
     train = [records[i] for i in perm[:n_train]]
     test = [records[i] for i in perm[n_train:]]
     y = np.array([r.latency_ms for r in test])
+    print(f"{sum(bool(r.node_profile) for r in records)} models carry per-node profiles (the lut kind uses them)")
     print(f"{n} measured models ({sum(r.space == 'nb201' for r in records)} nb201, "
           f"{sum(r.space == 'macro' for r in records)} macro), latency {min(r.latency_ms for r in records):.3f}"
           f"-{max(r.latency_ms for r in records):.1f} ms; train {len(train)}, test {len(test)}")  # fmt: skip

@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout-s", type=float, default=120.0, metavar="S",
                      help="per-model limit on load + warm-up + timing; past it the model is "
                           "recorded as timeout and the worker restarted (> 0)")
+    run.add_argument("--profile-nodes", type=int, default=0, metavar="N",
+                     help="after timing, also run N calls in a separate session with onnxruntime's "
+                          "profiler and store each node's median kernel time (for lookup-table "
+                          "predictors); 0 = off. Does not touch the timed samples")
     run.add_argument("--device-name", default=None, metavar="NAME",
                      help="label of this device (part of its device id); default: the hostname")
     run.add_argument("--force", action="store_true",
@@ -187,6 +191,7 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
         config = resolve_config(MeasureConfig(
             runtime=args.runtime, provider=args.provider, threads=args.threads, warmup=args.warmup,
             repeats=args.repeats, min_repeat_ms=args.min_repeat_ms, timeout_s=args.timeout_s,
+            profile_nodes=args.profile_nodes,
         ))
         models = discover_models(
             args.models, warn=lambda message: print(f"{PROG}: warning: {message}", file=err)

@@ -77,6 +77,7 @@ class MeasureConfig:
     repeats: int = 20
     min_repeat_ms: float = 20.0
     timeout_s: float = 120.0
+    profile_nodes: int = 0
 
     def validate(self) -> None:
         """Checks every field's range.
@@ -103,6 +104,8 @@ class MeasureConfig:
                 "--min-repeat-ms must be a positive number of milliseconds, "
                 f"got {self.min_repeat_ms!r}"
             )
+        if not _is_int(self.profile_nodes) or self.profile_nodes < 0:
+            raise ValueError(f"--profile-nodes must be a non-negative integer, got {self.profile_nodes!r}")
         if not _is_number(self.timeout_s) or self.timeout_s <= 0:
             raise ValueError(
                 f"--timeout-s must be a positive number of seconds, got {self.timeout_s!r}"

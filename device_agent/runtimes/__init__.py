@@ -98,6 +98,11 @@ def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
         samples_ms, number = ort.time_model(session, feeds, config)
     except Exception as exc:  # noqa: BLE001 - failures are data
         return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
+    if config.profile_nodes > 0:
+        try:
+            env["node_profile_ms"] = ort.profile_nodes(path, config, feeds)
+        except Exception as exc:  # noqa: BLE001 - the timing stands; the profile is extra
+            env["node_profile_error"] = one_line(exc)
     env["measure_s"] = round(time.perf_counter() - start, 3)
     return MeasureResult.success(samples_ms, number, env)
 

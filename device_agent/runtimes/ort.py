@@ -224,3 +224,46 @@ def time_model(
         elapsed = _time_calls(run, feeds, number)
         samples_ms.append(elapsed / number / 1e6)
     return samples_ms, number
+
+
+#: Suffixes onnxruntime appends to a node's name in its profile (kernel event, layout variants).
+_PROFILE_SUFFIXES = ("_kernel_time", "_output_0_nchwc", "_nchwc")
+
+
+def profile_nodes(path: str | Path, config: MeasureConfig, feeds: dict[str, np.ndarray]) -> dict[str, float]:
+    """Median kernel time (ms) of each node over ``config.profile_nodes`` profiled calls.
+
+    Runs in a session of its own (same options plus onnxruntime's profiler), after the timed
+    protocol, so profiling never slows the timed samples. Keys are the ONNX node names as the
+    optimised graph has them, with onnxruntime's ``_kernel_time`` / layout suffixes removed: a
+    node that the optimiser fused into another (a Relu into its Conv) has no entry, its time is
+    in the node that absorbed it. Nodes onnxruntime inserted (layout reorders) keep their own
+    names, which match no node of the original graph.
+    """
+    import json
+    import os
+    import statistics
+    import tempfile
+
+    so = session_options(config)
+    so.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="device_agent-prof-") as tmp:
+        so.profile_file_prefix = os.path.join(tmp, "profile")
+        session = ort.InferenceSession(str(path), sess_options=so, providers=resolve_providers(config.provider))
+        for _ in range(2 + config.profile_nodes):
+            session.run(None, feeds)
+        trace = session.end_profiling()
+        with open(trace) as f:
+            events = json.load(f)
+    runs = 2 + config.profile_nodes
+    durations: dict[str, list[float]] = {}
+    for ev in events:
+        if ev.get("cat") != "Node" or "dur" not in ev:
+            continue
+        name = str(ev.get("name", ""))
+        for suffix in _PROFILE_SUFFIXES:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        durations.setdefault(name, []).append(float(ev["dur"]) / 1e3)
+    # each node appears once per run; the first two runs are warm-up
+    return {k: round(statistics.median(v[-config.profile_nodes :] if len(v) >= runs else v), 6) for k, v in durations.items()}

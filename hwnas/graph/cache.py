@@ -75,12 +75,15 @@ class GraphCache:
             with np.load(path, allow_pickle=False) as z:
                 if int(z["encoder_version"]) != ENCODER_VERSION or str(z["key"]) != _canonical(key):
                     return None
+                if "node_names" not in z.files:  # written before node names were kept
+                    return None
                 return GraphData(
                     x=z["x"],
                     edge_index=z["edge_index"],
                     graph_features=z["graph_features"],
                     op_types=tuple(sys.intern(str(s)) for s in z["op_types"].tolist()),
                     node_keys=tuple(sys.intern(str(s)) for s in z["node_keys"].tolist()),
+                    node_names=tuple(str(s) for s in z["node_names"].tolist()),
                     flops=int(z["flops"]),
                     params=int(z["params"]),
                 )
@@ -99,6 +102,7 @@ class GraphCache:
             "graph_features": np.asarray(graph.graph_features, dtype=np.float32),
             "op_types": np.array(graph.op_types, dtype=np.str_).reshape(-1),
             "node_keys": np.array(graph.node_keys, dtype=np.str_).reshape(-1),
+            "node_names": np.array(graph.node_names, dtype=np.str_).reshape(-1),
             "flops": np.array(graph.flops, dtype=np.int64),
             "params": np.array(graph.params, dtype=np.int64),
         }

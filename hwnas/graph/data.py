@@ -25,6 +25,7 @@ class GraphData:
             channels and output size), e.g. ``"Conv|k3x3|s1|g1|c16>16|32x32"``.
         flops: 2 x MACs of the model (as :func:`hwnas.onnx_graph.graph_stats`).
         params: parameter count of the model.
+        node_names: the ONNX name of each node (to match per-node profiles), or empty.
     """
 
     x: np.ndarray
@@ -34,6 +35,7 @@ class GraphData:
     node_keys: tuple[str, ...]
     flops: int
     params: int
+    node_names: tuple[str, ...] = ()
 
     @property
     def num_nodes(self) -> int:

@@ -212,6 +212,7 @@ def _encode(sg: ShapedGraph, *, flops: int, params: int) -> GraphData:
         node_keys=tuple(keys),
         flops=int(flops),
         params=int(params),
+        node_names=tuple(n.name for n in kept),
     )
 
 

@@ -43,6 +43,8 @@ class LatencyRecord:
         device: device name.
         latency_ms: measured (median) latency in milliseconds, > 0.
         space: search space of the model, if any.
+        node_profile: per-node kernel times (ms) by ONNX node name, from ``device_agent run
+            --profile-nodes``; None when not profiled.
     """
 
     key: str
@@ -50,6 +52,7 @@ class LatencyRecord:
     device: str
     latency_ms: float
     space: str | None = None
+    node_profile: dict[str, float] | None = None
 
 
 class PredictorError(ValueError):

@@ -26,6 +26,7 @@ class Row:
     arch: str | None
     device: str
     latency_ms: float
+    node_profile: dict[str, float] | None = None
 
 
 def model_key(sha256: str | None, space: str | None, arch: str | None) -> str:
@@ -58,7 +59,8 @@ def device_rows(db: LatencyDB, device: str, runtime: str | None = None) -> list[
         if r.median_ms is None or not r.median_ms > 0:
             continue
         key = model_key(r.model_sha256, r.space, r.arch)
-        latest[key] = Row(key, r.model_sha256, r.space, r.arch, device, float(r.median_ms))
+        profile = r.environment.get("node_profile_ms") if isinstance(r.environment, dict) else None
+        latest[key] = Row(key, r.model_sha256, r.space, r.arch, device, float(r.median_ms), profile or None)
     if not latest:
         raise PredictorError(f"device {device!r} has no OK measurement in {db.path}")
     return list(latest.values())
@@ -92,4 +94,4 @@ def attach_graphs(
     items = [(r.sha256, r.space, r.arch) for r in unique.values()]
     graphs = resolver.graphs_for(items, workers=workers, on_progress=on_progress)  # type: ignore[attr-defined]
     by_key = dict(zip(unique, graphs))
-    return [LatencyRecord(r.key, by_key[r.key], r.device, r.latency_ms, r.space) for r in rows]
+    return [LatencyRecord(r.key, by_key[r.key], r.device, r.latency_ms, r.space, r.node_profile) for r in rows]

@@ -88,6 +88,8 @@ class LookupTable(Predictor):
 
         check_records(records, 2)
         device = single_device(records, self.kind)
+        if all(r.node_profile and len(r.graph.node_names) == r.graph.num_nodes for r in records):
+            return self._fit_profiled(records, device)
         index: dict[str, int] = {}
         sig_ops: list[str] = []
         unit_sum: list[float] = []
@@ -165,6 +167,34 @@ class LookupTable(Predictor):
         costs = np.array([sums[s] / counts[s] for s in sigs], dtype=np.float64)
         self._set_table(str(device), sigs, [_op_of(s) for s in sigs], costs, float(overhead_ms), None)
         self.floor_ms_ = 1e-6
+        return self
+
+    def _fit_profiled(self, records: Sequence[LatencyRecord], device: str) -> LookupTable:
+        """Table from per-node profiles (``device_agent run --profile-nodes``), calibrated on the
+        end-to-end latencies.
+
+        Each node's cost is its profiled kernel time, matched by ONNX node name; a node the
+        runtime fused into another has no entry and costs 0 (its time is in the node that
+        absorbed it). Profiling inflates kernel times and misses the time between kernels, so
+        the summed table is calibrated as ``latency = a * sum + b`` (a > 0, b >= 0, least
+        squares over the records) and stored scaled.
+        """
+        from scipy.optimize import lsq_linear
+
+        per_model: list[dict[str, float]] = []
+        for r in records:
+            occ: dict[str, list[float]] = {}
+            prof = r.node_profile or {}
+            for name, key in zip(r.graph.node_names, r.graph.node_keys):
+                occ.setdefault(key, []).append(float(prof.get(name, 0.0)))
+            per_model.append({k: float(np.mean(v)) for k, v in occ.items()})
+        self.fit_profile(per_model, device)
+        sums = self.predict([r.graph for r in records]) - self.overhead_ms_
+        y = np.array([r.latency_ms for r in records])
+        sol = lsq_linear(np.stack([sums, np.ones_like(sums)], 1), y, bounds=([1e-6, 0.0], [np.inf, np.inf]))
+        a, b = float(sol.x[0]), float(sol.x[1])
+        self.fit_profile([{k: v * a for k, v in m.items()} for m in per_model], device, overhead_ms=b)
+        self.floor_ms_ = max(1e-6, 0.01 * float(y.min()))
         return self
 
     def _units(self, g: GraphData) -> np.ndarray | None:
