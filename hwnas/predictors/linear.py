@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Sequence
 
 import numpy as np
@@ -43,8 +45,9 @@ class _ProxyLinear(Predictor):
     def __init__(self, log_space: bool = False) -> None:
         self.log_space = log_space
 
-    def _x(self, graph: GraphData) -> float:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _x(self, graph: GraphData) -> float:
+        """The proxy of ``graph`` (FLOPs or params)."""
 
     def _design(self, graphs: Sequence[GraphData]) -> np.ndarray:
         x = np.array([float(self._x(g)) for g in graphs], dtype=np.float64)
