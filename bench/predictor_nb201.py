@@ -110,6 +110,7 @@ def main() -> int:
     ap.add_argument("--single", default="100,900", help="single-device training sizes")
     ap.add_argument("--seeds", type=int, default=3, help="random draws of the K adaptation samples")
     ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--hidden", type=int, default=None, help="GNN width (default: the predictor's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write all numbers here")
     args = ap.parse_args()
@@ -124,6 +125,7 @@ def main() -> int:
     from hwnas.predictors.dataset import device_rows
     from latency_db import LatencyDB
 
+    gnn_kw = {"epochs": args.epochs, "seed": 0, **({"hidden": args.hidden} if args.hidden else {})}
     archs, devices, lat = load_table(args.table)
     held_out = devices if args.devices == "all" else args.devices.split(",")
     shots = [int(k) for k in args.shots.split(",")]
@@ -134,7 +136,7 @@ def main() -> int:
     groups = noise_ceiling_groups(archs)
     print(f"NB201 latency table: {len(archs)} archs x {len(devices)} devices; pool {len(pool)} "
           f"({scored.sum()} with a path are scored); pre-train {args.pretrain} archs/device; "
-          f"GNN epochs {args.epochs}")  # fmt: skip
+          f"GNN {gnn_kw}")  # fmt: skip
 
     # 1. the product's import path, then read back per device
     work = Path(tempfile.mkdtemp(prefix="hwnas-bench-pred-"))
@@ -184,7 +186,7 @@ def main() -> int:
         others = [d for d in devices if d != dev]
         pre_idx = np.sort(np.random.default_rng(1).choice(cand, size=min(args.pretrain, len(cand)), replace=False))
         t0 = time.perf_counter()
-        base = GNNPredictor(epochs=args.epochs, seed=0).fit(records(pre_idx, others))
+        base = GNNPredictor(**gnn_kw).fit(records(pre_idx, others))
         row["pretrain_s"] = time.perf_counter() - t0
         emb = base.embed(graphs)
         prior = HeadPrior.from_heads(*base.heads())
@@ -216,7 +218,7 @@ def main() -> int:
 
         for n in singles:
             idx = np.sort(np.random.default_rng(7).choice(cand, size=min(n, len(cand) - 10), replace=False))
-            single = GNNPredictor(epochs=args.epochs, seed=0).fit(records(idx, [dev]))
+            single = GNNPredictor(**gnn_kw).fit(records(idx, [dev]))
             pl = np.log(single.predict(graphs))
             row[f"single{n}_spearman"], row[f"single{n}_within10"] = score(pl, idx)
         results.append(row)

@@ -254,9 +254,6 @@ class GNNPredictor(Predictor):
     def with_heads(self, devices: list[str], w: np.ndarray, b: np.ndarray) -> GNNPredictor:
         """A copy that shares the embedding network and predicts for ``devices`` with heads
         ``(w, b)`` given in log-millisecond space (as :meth:`heads` returns them)."""
-        torch = _torch()
-        from torch import nn
-
         new = GNNPredictor(**self.get_config())
         meta, arrays = self.get_state()
         arrays = {k: v for k, v in arrays.items() if not k.startswith("net.heads.")}
@@ -265,7 +262,6 @@ class GNNPredictor(Predictor):
         arrays["net.heads.weight"] = w.astype(np.float32)
         arrays["net.heads.bias"] = b.astype(np.float32)
         new.set_state({**meta, "devices": list(devices)}, arrays)
-        assert isinstance(new.net_.heads, nn.Linear) and torch is not None
         return new
 
 
