@@ -16,12 +16,34 @@ from hwnas.errors import CLIError
 KINDS = ("gnn", "gbdt", "lut", "flops", "params")
 
 
+def _cache_dir(args: argparse.Namespace) -> Path:
+    from hwnas.graph.cache import default_cache_dir
+
+    return Path(args.cache) if getattr(args, "cache", None) else default_cache_dir()
+
+
 def _resolver(args: argparse.Namespace) -> Any:
-    from hwnas.graph.cache import GraphCache, default_cache_dir
+    from hwnas.graph.cache import GraphCache
     from hwnas.graph.resolve import GraphResolver
 
-    cache_dir = Path(args.cache) if getattr(args, "cache", None) else default_cache_dir()
-    return GraphResolver(GraphCache(cache_dir), model_dirs=[Path(d) for d in (getattr(args, "models", None) or [])])
+    return GraphResolver(GraphCache(_cache_dir(args)), model_dirs=[Path(d) for d in (getattr(args, "models", None) or [])])
+
+
+def _embeddings(args: argparse.Namespace, pred: Any, space: Any, archs: Sequence[Any]) -> np.ndarray:
+    """GNN embeddings of ``archs``, from the embedding cache where present; only the missing
+    ones are encoded and embedded (and then cached)."""
+    from hwnas.predictors.embed_cache import EmbeddingCache
+
+    cache = EmbeddingCache(_cache_dir(args) / "embeddings")
+    digest = pred.embedding_digest()
+    table = cache.load(digest)
+    keys = [f"{space.name}:{a.spec}" for a in archs]
+    missing = [i for i, k in enumerate(keys) if k not in table]
+    if missing:
+        emb = pred.embed(_graphs(args, space, [archs[i] for i in missing]))
+        cache.store(digest, [keys[i] for i in missing], emb)
+        table.update(zip((keys[i] for i in missing), emb))
+    return np.stack([table[k] for k in keys])
 
 
 def _open_db(path: str) -> Any:
@@ -206,10 +228,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.export import atomic_write_bytes
 
     pf = _load(args.model)
+    pred = pf.predictor
     space, archs = _space_archs(args, pf)
-    graphs = _graphs(args, space, archs)
-    t0 = time.perf_counter()
-    lat = pf.predictor.predict(graphs, device=args.device)
+    if pred.kind == "gnn":
+        pred._device_index(args.device)  # an unknown device fails before any work
+        t0 = time.perf_counter()
+        lat = np.exp(pred.predict_log_from_embedding(_embeddings(args, pred, space, archs), args.device))
+    else:
+        graphs = _graphs(args, space, archs)
+        t0 = time.perf_counter()
+        lat = pred.predict(graphs, device=args.device)
     took = time.perf_counter() - t0
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -232,7 +260,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     space, archs = _space_archs(args, pf)
     if not 1 <= args.k <= len(archs):
         raise CLIError(f"-k must be between 1 and the {len(archs)} candidates, got {args.k}")
-    emb = base.embed(_graphs(args, space, archs))
+    emb = _embeddings(args, base, space, archs)
     w, b = base.heads()
     picks = select_informative(HeadPrior.from_heads(w, b), emb, args.k)
     chosen = [archs[i].spec for i in picks]

@@ -129,3 +129,36 @@ def test_train_needs_known_device_and_enough_rows(setup, capsys) -> None:
     code, _, err = run(capsys, "predictor", "train", "--db", str(db), "--device", "d1", "--kind", "gbdt", "--samples", "3",
                        "--cache", str(cache), "--out", str(out))  # fmt: skip
     assert code == 2 and "at least" in err and not out.exists()
+
+
+def test_embeddings_cached_across_adapted_predictors(setup, capsys) -> None:
+    from hwnas.predictors import predictor_kinds
+    from hwnas.predictors.base import load_predictor
+    from hwnas.predictors.embed_cache import EmbeddingCache
+
+    work, db, cache, base, archs = setup
+    adapted = work / "new2.json"
+    assert main(["predictor", "adapt", "--base", str(base), "--db", str(db), "--device", "new", "--samples", "6",
+                 "--cache", str(cache), "--out", str(adapted)]) == 0  # fmt: skip
+    b = load_predictor(base, predictor_kinds()).predictor
+    a = load_predictor(adapted, predictor_kinds()).predictor
+    assert a.embedding_digest() == b.embedding_digest()  # adaptation changes only the head
+    arch_file = work / "archs3.txt"
+    arch_file.write_text("\n".join(archs[:6]) + "\n")
+    out1, out2 = work / "p1.csv", work / "p2.csv"
+    assert main(["predictor", "predict", "--model", str(adapted), "--space", "nb201", "--archs", str(arch_file),
+                 "--cache", str(cache), "--out", str(out1)]) == 0  # fmt: skip
+    table = EmbeddingCache(cache / "embeddings").load(a.embedding_digest())
+    assert {f"nb201:{x}" for x in archs[:6]} <= set(table)
+    assert main(["predictor", "predict", "--model", str(adapted), "--space", "nb201", "--archs", str(arch_file),
+                 "--cache", str(cache), "--out", str(out2)]) == 0  # fmt: skip
+    assert out1.read_text() == out2.read_text()
+    # cached embeddings give the same numbers as embedding the graphs again
+    rows = list(csv.DictReader(open(out1)))
+    from hwnas.graph.cache import GraphCache
+    from hwnas.graph.resolve import GraphResolver
+
+    graphs = GraphResolver(GraphCache(cache)).graphs_for([(None, "nb201", x) for x in archs[:6]])
+    direct = a.predict(graphs)
+    np.testing.assert_allclose([float(r["latency_ms"]) for r in rows], direct, rtol=1e-4)
+    capsys.readouterr()

@@ -209,6 +209,22 @@ class GNNPredictor(Predictor):
                 out[idx] = self.net_.embed(x, ei, batch, gf).double().numpy()
         return out
 
+    def embedding_digest(self) -> str:
+        """Digest of everything the embedding depends on (not the heads): a predictor adapted
+        from this one shares it, so cached embeddings carry over to new devices."""
+        import hashlib
+        import json
+
+        _, arrays = self.get_state()
+        h = hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode())
+        for k in sorted(arrays):
+            if k.startswith("net.heads.") or k in ("ymean", "ystd"):
+                continue
+            a = np.ascontiguousarray(arrays[k])
+            h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:16]
+
     def heads(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-device heads in log-millisecond space: ``log ms = h @ W[d] + b[d]``."""
         self._check_fitted()
