@@ -127,7 +127,10 @@ class GNNPredictor(Predictor):
         """Scaled node features (one vectorised pass over all nodes), edge indices and graph
         features, computed once per call."""
         sizes = [g.x.shape[0] for g in graphs]
-        flat = self.scaler_.transform_x(np.concatenate([g.x for g in graphs])).astype(np.float32, copy=False)
+        state = self.scaler_.state()
+        flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
+        flat -= state["mean"].astype(np.float32)  # in place, float32: no 8-byte temporaries
+        flat /= state["std"].astype(np.float32)
         xs = np.split(flat, np.cumsum(sizes)[:-1])
         return xs, [g.edge_index for g in graphs], self._gfeat(graphs)
 
