@@ -111,6 +111,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3, help="random draws of the K adaptation samples")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--hidden", type=int, default=None, help="GNN width (default: the predictor's)")
+    ap.add_argument("--mlp-depth", type=int, default=None, help="GIN update depth (default: the predictor's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write all numbers here")
     args = ap.parse_args()
@@ -125,7 +126,8 @@ def main() -> int:
     from hwnas.predictors.dataset import device_rows
     from latency_db import LatencyDB
 
-    gnn_kw = {"epochs": args.epochs, "seed": 0, **({"hidden": args.hidden} if args.hidden else {})}
+    gnn_kw = {"epochs": args.epochs, "seed": 0, **({"hidden": args.hidden} if args.hidden else {}),
+              **({"mlp_depth": args.mlp_depth} if args.mlp_depth else {})}
     archs, devices, lat = load_table(args.table)
     held_out = devices if args.devices == "all" else args.devices.split(",")
     shots = [int(k) for k in args.shots.split(",")]

@@ -28,6 +28,7 @@ N_NB201 = 15625
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--mlp-depth", type=int, default=2, help="GIN update depth of the predictor")
     ap.add_argument("--encode", type=int, default=300, help="NB201 archs to take from (or add to) the graph cache")
     args = ap.parse_args()
 
@@ -45,7 +46,7 @@ def main() -> int:
     archs = [space.from_index(int(i)).spec for i in idx]
     graphs = GraphResolver(GraphCache(default_cache_dir())).graphs_for([(None, "nb201", a) for a in archs], workers=2)
     recs = [LatencyRecord(a, g, "dev", 1.0 + g.flops / 1e8) for a, g in zip(archs, graphs)]
-    pred = GNNPredictor(epochs=2).fit(recs)
+    pred = GNNPredictor(epochs=2, mlp_depth=args.mlp_depth).fit(recs)
     big = (graphs * (N_NB201 // len(graphs) + 1))[:N_NB201]
     keys = [f"nb201:{i}" for i in range(N_NB201)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(graphs)} distinct graphs tiled to {N_NB201}, "
