@@ -28,7 +28,7 @@ N_NB201 = 15625
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--mlp-depth", type=int, default=2, help="GIN update depth of the predictor")
+    ap.add_argument("--mlp-depth", type=int, default=1, help="GIN update depth of the predictor")
     ap.add_argument("--encode", type=int, default=300, help="NB201 archs to take from (or add to) the graph cache")
     args = ap.parse_args()
 
