@@ -98,3 +98,15 @@ def test_pairwise_rank_loss_option(nb201_graphs) -> None:
     archs, graphs = nb201_graphs
     pred = GNNPredictor(epochs=15, hidden=16, rank_weight=1.0).fit(records(archs[:20], graphs[:20], ["devA"]))
     assert pred.predict(graphs[20:]).shape == (len(graphs) - 20,)
+
+
+def test_inference_path_equals_pyg_message_passing(nb201_graphs, trained) -> None:
+    """embed() aggregates with index_add (no PyG call overhead); it must equal PyG's GINConv."""
+    import torch
+
+    _, graphs = nb201_graphs
+    fast = trained.embed(graphs)
+    with torch.no_grad():
+        for idx, x, ei, batch, gf in trained._batches(trained._inputs(graphs), np.arange(len(graphs)), 7):
+            ref = trained.net_.embed(x, ei, batch, gf, pyg=True).double().numpy()
+            np.testing.assert_allclose(fast[idx], ref, rtol=1e-5, atol=1e-5)

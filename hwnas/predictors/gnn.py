@@ -52,10 +52,14 @@ def _build_net(n_node: int, n_graph: int, hidden: int, layers: int, embed_dim: i
             self.out = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, embed_dim))
             self.heads = nn.Linear(embed_dim, n_dev)
 
-        def embed(self, x: Any, edge_index: Any, batch: Any, gfeat: Any) -> Any:
+        def embed(self, x: Any, edge_index: Any, batch: Any, gfeat: Any, pyg: bool = True) -> Any:
             h = self.inp(x)
             for conv in self.convs:
-                h = h + torch.relu(conv(h, edge_index))
+                if pyg:  # PyG's GIN message passing (training)
+                    h = h + torch.relu(conv(h, edge_index))
+                else:  # the same sum aggregation and update, without PyG's per-call machinery
+                    agg = torch.zeros_like(h).index_add_(0, edge_index[1], h.index_select(0, edge_index[0]))
+                    h = h + torch.relu(conv.nn((1 + conv.eps) * h + agg))
             pooled = torch.cat([global_add_pool(h, batch) / 100.0, global_mean_pool(h, batch), self.glob(gfeat)], 1)
             return self.out(pooled)
 
@@ -166,6 +170,33 @@ class GNNPredictor(Predictor):
             batch = torch.from_numpy(np.repeat(np.arange(len(idx)), sizes))
             yield idx, x, ei, batch, torch.from_numpy(gf[idx])
 
+    def _consecutive_batches(self, graphs: Sequence[GraphData], size: int) -> Any:
+        """Like :meth:`_batches` over ``graphs`` in order, built from one concatenation of all
+        nodes and edges: each batch is a slice (inference ranks whole spaces, so this matters)."""
+        torch = _torch()
+        n_nodes = np.array([g.x.shape[0] for g in graphs])
+        n_edges = np.array([g.edge_index.shape[1] for g in graphs])
+        node_off = np.concatenate([[0], np.cumsum(n_nodes)])
+        edge_off = np.concatenate([[0], np.cumsum(n_edges)])
+        state = self.scaler_.state()
+        flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
+        flat -= state["mean"].astype(np.float32)
+        flat /= state["std"].astype(np.float32)
+        edges = np.concatenate([g.edge_index for g in graphs], axis=1).astype(np.int64, copy=False)
+        edges += np.repeat(node_off[:-1], n_edges)
+        graph_of_node = np.repeat(np.arange(len(graphs)), n_nodes)
+        gf = self._gfeat(graphs)
+        for s in range(0, len(graphs), size):
+            e = min(s + size, len(graphs))
+            a, b = node_off[s], node_off[e]
+            yield (
+                np.arange(s, e),
+                torch.from_numpy(flat[a:b]),
+                torch.from_numpy(edges[:, edge_off[s] : edge_off[e]] - a),
+                torch.from_numpy(graph_of_node[a:b] - s),
+                torch.from_numpy(gf[s:e]),
+            )
+
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, records: Sequence[LatencyRecord]) -> GNNPredictor:
         check_records(records, minimum=4)
@@ -223,8 +254,8 @@ class GNNPredictor(Predictor):
         torch = _torch()
         out = np.empty((len(graphs), self.embed_dim))
         with torch.inference_mode():
-            for idx, x, ei, batch, gf in self._batches(self._inputs(graphs), np.arange(len(graphs)), INFERENCE_BATCH):
-                out[idx] = self.net_.embed(x, ei, batch, gf).double().numpy()
+            for idx, x, ei, batch, gf in self._consecutive_batches(graphs, INFERENCE_BATCH):
+                out[idx] = self.net_.embed(x, ei, batch, gf, pyg=False).double().numpy()
         return out
 
     def embedding_digest(self) -> str:
