@@ -142,15 +142,20 @@ class GNNPredictor(Predictor):
         g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
         return ((g - self.gmean_) / self.gstd_).astype(np.float32)
 
+    def _scaled_nodes(self, graphs: Sequence[GraphData]) -> np.ndarray:
+        """Node features of all ``graphs`` stacked and standardised (float32, in place: no 8-byte
+        temporaries over millions of nodes)."""
+        state = self.scaler_.state()
+        flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
+        flat -= state["mean"].astype(np.float32)
+        flat /= state["std"].astype(np.float32)
+        return flat
+
     def _inputs(self, graphs: Sequence[GraphData]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         """Scaled node features (one vectorised pass over all nodes), edge indices and graph
         features, computed once per call."""
         sizes = [g.x.shape[0] for g in graphs]
-        state = self.scaler_.state()
-        flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
-        flat -= state["mean"].astype(np.float32)  # in place, float32: no 8-byte temporaries
-        flat /= state["std"].astype(np.float32)
-        xs = np.split(flat, np.cumsum(sizes)[:-1])
+        xs = np.split(self._scaled_nodes(graphs), np.cumsum(sizes)[:-1])
         return xs, [g.edge_index for g in graphs], self._gfeat(graphs)
 
     def _batches(
@@ -178,10 +183,7 @@ class GNNPredictor(Predictor):
         n_edges = np.array([g.edge_index.shape[1] for g in graphs])
         node_off = np.concatenate([[0], np.cumsum(n_nodes)])
         edge_off = np.concatenate([[0], np.cumsum(n_edges)])
-        state = self.scaler_.state()
-        flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
-        flat -= state["mean"].astype(np.float32)
-        flat /= state["std"].astype(np.float32)
+        flat = self._scaled_nodes(graphs)
         edges = np.concatenate([g.edge_index for g in graphs], axis=1).astype(np.int64, copy=False)
         edges += np.repeat(node_off[:-1], n_edges)
         graph_of_node = np.repeat(np.arange(len(graphs)), n_nodes)
