@@ -1,0 +1,79 @@
+"""``hwnas search`` on NB201 with tabular accuracy and latencies from the database."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from hwnas.cli import main
+from hwnas.space import NB201Space
+
+
+def lat(arch: str) -> float:
+    ops = [t.split("~")[0] for t in arch.split("|") if t and t != "+"]
+    return 1.0 + 2.0 * ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    work = tmp_path_factory.mktemp("search")
+    table = work / "lat.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["space", "arch", "device", "latency_ms"])
+        for a in NB201Space().enumerate():
+            w.writerow(["nb201", a.spec, "toy", lat(a.spec)])
+    path = work / "lat.db"
+    assert main(["db", "import-csv", str(table), "--db", str(path)]) == 0
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+@pytest.mark.parametrize("constraint", ["hard", "soft"])
+def test_search_under_budget(db, tmp_path, capsys, strategy, constraint) -> None:
+    out = tmp_path / "run"
+    argv = ["search", "--space", "nb201", "--strategy", strategy, "--evaluator", "tabular", "--latency-source", "db",
+            "--db", str(db), "--device", "toy", "--latency-budget-ms", "5ms", "--constraint", constraint,
+            "--budget-evals", "40", "--seed", "1", "--out", str(out), "--json"]  # fmt: skip
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    result = json.loads((out / "result.json").read_text())
+    assert json.loads(stdout)["best"] == result["best"]
+    assert len(result["trials"]) == 40 and result["best"]["accuracy"] > 0
+    if constraint == "hard":
+        assert result["best"]["latency_ms"] <= 5.0
+    # the same command again continues the same study: nothing is re-evaluated
+    code, _, _ = run(capsys, *argv)
+    assert code == 0 and json.loads((out / "result.json").read_text())["trials"] == result["trials"]
+
+
+def test_no_feasible_architecture(db, tmp_path, capsys) -> None:
+    code, _, err = run(capsys, "search", "--db", str(db), "--device", "toy", "--latency-budget-ms", "0.5",
+                       "--budget-evals", "10", "--out", str(tmp_path / "r"))  # fmt: skip
+    assert code == 2 and "no feasible architecture" in err and err.count("\n") == 1
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["best"] is None
+
+
+@pytest.mark.parametrize(
+    "extra,msg",
+    [
+        (["--latency-budget-ms", "-3"], "--latency-budget-ms"),
+        (["--latency-budget-ms", "fast"], "--latency-budget-ms"),
+        (["--constraint", "soft", "--weights", "accuracy=1,speed=2"], "unknown metric"),
+        (["--budget-evals", "0"], "--budget-evals"),
+        (["--device", "nosuch"], "unknown device"),
+    ],
+)
+def test_malformed_input_refused(db, tmp_path, capsys, extra, msg) -> None:
+    argv = ["search", "--db", str(db), "--device", "toy", "--out", str(tmp_path / "x"), *extra]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and msg in err and err.count("\n") == 1
+    assert not (tmp_path / "x" / "result.json").exists()
