@@ -147,9 +147,12 @@ class Study:
         An architecture already evaluated in this study is not evaluated again: its metrics are
         reused (``metrics["duplicate"] = True``).
         """
-        seen = {t.arch: t for t in self.trials() if t.state in (TrialState.COMPLETE, TrialState.REJECTED)}
-        while sum(t.state != TrialState.PENDING for t in self.trials()) < n_trials:
+        existing = self.trials()
+        seen = {t.arch: t for t in existing if t.state in (TrialState.COMPLETE, TrialState.REJECTED)}
+        finished = sum(t.state != TrialState.PENDING for t in existing)
+        while finished < n_trials:
             trial = self.ask()
+            finished += 1
             if trial.arch in seen:
                 prev = seen[trial.arch]
                 self.tell(trial.number, prev.state, prev.score, {**prev.metrics, "duplicate": True})
