@@ -27,7 +27,7 @@ from latency_db import SchemaError
 DEFAULT_DB = ".hwnas/latency.db"
 
 
-def _progress(stream: Any = None) -> Callable[[int, int, str], None] | None:
+def progress_printer(stream: Any = None) -> Callable[[int, int, str], None] | None:
     """A one-line progress printer for a terminal, or None when ``stream`` is not a TTY."""
     stream = stream or sys.stderr
     if not stream.isatty():
@@ -70,7 +70,7 @@ def cmd_space_info(args: argparse.Namespace) -> int:
 
 
 # -- export --------------------------------------------------------------------------------------
-def _read_arch_file(space: SearchSpace, path: str) -> list[Arch]:
+def read_arch_file(space: SearchSpace, path: str) -> list[Arch]:
     p = Path(path)
     if not p.is_file():
         raise CLIError(f"--archs {path}: no such file")
@@ -116,10 +116,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise CLIError(f"--all: space {space.name!r} has {space.size:.3g} architectures; use --sample N")
         archs = list(space.enumerate())
     elif args.archs:
-        archs = _read_arch_file(space, args.archs)
+        archs = read_arch_file(space, args.archs)
     else:
         archs = sample_distinct(space, args.sample, args.seed)
-    show = None if args.json else _progress()
+    show = None if args.json else progress_printer()
     total = len(archs)
     counts = {"exported": 0, "skipped": 0}
 

@@ -22,7 +22,7 @@ def _cache_dir(args: argparse.Namespace) -> Path:
     return Path(args.cache) if getattr(args, "cache", None) else default_cache_dir()
 
 
-def _resolver(args: argparse.Namespace) -> Any:
+def graph_resolver(args: argparse.Namespace) -> Any:
     from hwnas.graph.cache import GraphCache
     from hwnas.graph.resolve import GraphResolver
 
@@ -46,7 +46,7 @@ def _embeddings(args: argparse.Namespace, pred: Any, space: Any, archs: Sequence
     return np.stack([table[k] for k in keys])
 
 
-def _open_db(path: str) -> Any:
+def open_db(path: str) -> Any:
     from latency_db import LatencyDB
 
     if not Path(path).is_file():
@@ -54,8 +54,8 @@ def _open_db(path: str) -> Any:
     return LatencyDB(path, read_only=True)
 
 
-def _progress(args: argparse.Namespace, what: str) -> Any:
-    from hwnas.cli import _progress as make
+def _graph_progress(args: argparse.Namespace, what: str) -> Any:
+    from hwnas.cli import progress_printer as make
 
     show = None if getattr(args, "json", False) else make()
     if show is None:
@@ -63,7 +63,7 @@ def _progress(args: argparse.Namespace, what: str) -> Any:
     return lambda i, n: show(i, n, what)
 
 
-def _load(path: str) -> Any:
+def load_predictor_file(path: str) -> Any:
     from hwnas.predictors import predictor_kinds
     from hwnas.predictors.base import load_predictor
 
@@ -99,7 +99,7 @@ def _records(
         if limit is not None and len(dev_rows) > limit:
             dev_rows = subsample(dev_rows, limit, seed + 1)
         rows += dev_rows
-    return attach_graphs(rows, _resolver(args), workers=args.workers, on_progress=_progress(args, "graphs"))
+    return attach_graphs(rows, graph_resolver(args), workers=args.workers, on_progress=_graph_progress(args, "graphs"))
 
 
 def _spaces(records: Sequence[Any]) -> list[str]:
@@ -113,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if bool(args.device) == bool(args.devices):
         raise CLIError("give exactly one of --device D or --devices D1,D2,...")
     pred = _make(args.kind, args)
-    with _open_db(args.db) as db:
+    with open_db(args.db) as db:
         if args.devices == "all":
             devices = sorted({d.name for d in db.devices()})
         else:
@@ -142,9 +142,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from hwnas.predictors.adapt import HeadPrior, adapt_head
     from hwnas.predictors.base import save_predictor
 
-    pf = _load(args.base)
+    pf = load_predictor_file(args.base)
     base = _require_gnn(pf, args.base)
-    with _open_db(args.db) as db:
+    with open_db(args.db) as db:
         records = _records(args, db, [args.device], args.samples, args.seed)
     emb = base.embed([r.graph for r in records])
     w, b = base.heads()
@@ -170,11 +170,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.predictors.metrics import evaluate
 
-    pf = _load(args.model)
+    pf = load_predictor_file(args.model)
     pred = pf.predictor
     device = args.device
     used = set(pf.fingerprint.get("trained_on", {}).get(device, []))
-    with _open_db(args.db) as db:
+    with open_db(args.db) as db:
         records = _records(args, db, [device], None, 0, {device: used}, limit=args.limit)
     if len(records) < 2:
         raise CLIError(f"device {device!r}: fewer than 2 measured models that the predictor was not trained on")
@@ -200,7 +200,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _space_archs(args: argparse.Namespace, pf: Any) -> tuple[Any, list[Any]]:
-    from hwnas.cli import _read_arch_file, sample_distinct
+    from hwnas.cli import read_arch_file, sample_distinct
     from hwnas.space import get_space
 
     space = get_space(args.space)
@@ -212,7 +212,7 @@ def _space_archs(args: argparse.Namespace, pf: Any) -> tuple[Any, list[Any]]:
             raise CLIError(f"--all: space {space.name} is too large; use --archs FILE or --pool N")
         return space, list(space.enumerate())
     if getattr(args, "archs", None):
-        return space, _read_arch_file(space, args.archs)
+        return space, read_arch_file(space, args.archs)
     n = getattr(args, "pool", None)
     if n:
         return space, sample_distinct(space, min(n, space.size), args.seed)
@@ -220,14 +220,14 @@ def _space_archs(args: argparse.Namespace, pf: Any) -> tuple[Any, list[Any]]:
 
 
 def _graphs(args: argparse.Namespace, space: Any, archs: Sequence[Any]) -> list[Any]:
-    return _resolver(args).graphs_for([(None, space.name, a.spec) for a in archs], workers=args.workers, on_progress=_progress(args, "graphs"))
+    return graph_resolver(args).graphs_for([(None, space.name, a.spec) for a in archs], workers=args.workers, on_progress=_graph_progress(args, "graphs"))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
-    from hwnas.export import atomic_write_bytes
+    from hwnas.fileio import atomic_write_bytes
 
-    pf = _load(args.model)
+    pf = load_predictor_file(args.model)
     pred = pf.predictor
     space, archs = _space_archs(args, pf)
     if pred.kind == "gnn":
@@ -252,10 +252,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
-    from hwnas.export import atomic_write_bytes
+    from hwnas.fileio import atomic_write_bytes
     from hwnas.predictors.adapt import HeadPrior, select_informative
 
-    pf = _load(args.base)
+    pf = load_predictor_file(args.base)
     base = _require_gnn(pf, args.base)
     space, archs = _space_archs(args, pf)
     if not 1 <= args.k <= len(archs):

@@ -23,12 +23,12 @@ SOURCES = ("db", "predictor")
 def _latency_source(args: argparse.Namespace, space: Any) -> tuple[Callable[[Any], float], str]:
     """``arch -> latency_ms`` and a label of where latencies come from."""
     if args.latency_source == "db":
-        from hwnas.predictor_commands import _open_db
+        from hwnas.predictor_commands import open_db
         from hwnas.predictors.dataset import device_rows
 
         if not args.device:
             raise CLIError("--latency-source db needs --device D (a device in --db)")
-        with _open_db(args.db) as db:
+        with open_db(args.db) as db:
             table = {r.arch: r.latency_ms for r in device_rows(db, args.device, None) if r.space == space.name and r.arch}
         if not table:
             raise CLIError(f"--db {args.db} has no {space.name} latencies of device {args.device!r}")
@@ -41,11 +41,11 @@ def _latency_source(args: argparse.Namespace, space: Any) -> tuple[Callable[[Any
         return from_db, f"db:{args.device}"
     if not args.predictor:
         raise CLIError("--latency-source predictor needs --predictor FILE")
-    from hwnas.predictor_commands import _load, _resolver
+    from hwnas.predictor_commands import load_predictor_file, graph_resolver
 
-    pred = _load(args.predictor).predictor
+    pred = load_predictor_file(args.predictor).predictor
     pred._device_index(args.device)
-    resolver = _resolver(args)
+    resolver = graph_resolver(args)
 
     def from_predictor(arch: Any) -> float:
         graph = resolver.graph_for(None, space.name, arch.spec)
@@ -101,7 +101,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, **t.metrics} for t in trials],
         "wall_s": round(wall, 3),
     }
-    from hwnas.export import atomic_write_bytes
+    from hwnas.fileio import atomic_write_bytes
 
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True).encode())
     if best is None:

@@ -22,12 +22,12 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from hwnas.fileio import atomic_savez
 from hwnas.graph.data import GraphData
 from hwnas.graph.encode import ENCODER_VERSION
 
@@ -106,14 +106,7 @@ class GraphCache:
             "flops": np.array(graph.flops, dtype=np.int64),
             "params": np.array(graph.params, dtype=np.int64),
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_savez(path, **arrays)
         return path
 
     def __contains__(self, key: str) -> bool:

@@ -171,7 +171,7 @@ class PredictorFile:
 def save_predictor(pred: Predictor, path: str | os.PathLike, fingerprint: dict[str, Any]) -> Path:
     """Write ``pred`` to ``path`` as one JSON document, atomically."""
     from hwnas import __version__
-    from hwnas.export import atomic_write_bytes
+    from hwnas.fileio import atomic_write_bytes
     from hwnas.graph.encode import ENCODER_VERSION
 
     meta, arrays = pred.get_state()

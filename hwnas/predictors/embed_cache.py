@@ -11,11 +11,12 @@ any device adapted from the same base takes milliseconds.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from hwnas.fileio import atomic_savez
 
 
 class EmbeddingCache:
@@ -46,12 +47,4 @@ class EmbeddingCache:
         table.update(zip(keys, np.asarray(emb, dtype=np.float64)))
         if not table:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{digest}.", suffix=".npz", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, keys=np.array(list(table), dtype=np.str_), emb=np.stack(list(table.values())))
-            os.replace(tmp, self._path(digest))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_savez(self._path(digest), keys=np.array(list(table), dtype=np.str_), emb=np.stack(list(table.values())))
