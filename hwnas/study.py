@@ -109,7 +109,8 @@ class Study:
         trial = self.trial(number)
         if trial.state != TrialState.PENDING:
             raise ValueError(f"trial {number} is already {trial.state.value}")
-        self.strategy.tell(self.strategy.space.parse(trial.arch), score if state == TrialState.COMPLETE else None)
+        self.strategy.tell(self.strategy.space.parse(trial.arch), score if state == TrialState.COMPLETE else None,
+                           metrics or {})  # fmt: skip
         self._db.execute("BEGIN IMMEDIATE")
         self._db.execute(
             "UPDATE trials SET state=?, score=?, metrics=?, error=? WHERE number=?",

@@ -3,8 +3,12 @@
 Contract:
     * ``ask()`` proposes an architecture of the strategy's space; several may be asked before
       any is told (trials in flight).
-    * ``tell(arch, score)`` reports a finished evaluation; ``score`` is higher-is-better, or
-      None when the candidate was rejected (a hard constraint) or failed.
+    * ``tell(arch, score, metrics)`` reports a finished evaluation; ``score`` is higher-is-better,
+      or None when the candidate was rejected (a hard constraint) or failed. ``metrics`` holds what
+      was measured (``accuracy``, ``latency_ms``...), for strategies with several objectives.
+    * ``prefilter``, when set (by the search, for cheap latency sources), says whether an
+      architecture can be feasible at all; strategies that rank many candidates may skip those
+      it refuses without spending a trial. Strategies may ignore it.
     * ``state_dict()`` is JSON-able and, given to ``load_state_dict`` of a fresh strategy with
       the same constructor arguments, continues exactly where the first left off (same future
       asks), so an interrupted search resumes.
@@ -14,7 +18,7 @@ Contract:
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -30,12 +34,13 @@ class Strategy(abc.ABC):
         self.space = space
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.prefilter: Callable[[Arch], bool] | None = None
 
     @abc.abstractmethod
     def ask(self) -> Arch:
         """The next architecture to evaluate."""
 
-    def tell(self, arch: Arch, score: float | None) -> None:  # noqa: B027 - optional hook
+    def tell(self, arch: Arch, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:  # noqa: B027
         """Learn from a finished evaluation (no-op by default)."""
 
     def state_dict(self) -> dict[str, Any]:

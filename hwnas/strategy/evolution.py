@@ -9,7 +9,7 @@ full are random samples, so several trials can be in flight at any time (asynchr
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Mapping
 
 from hwnas.space.base import Arch, SearchSpace
 from hwnas.strategy.base import Strategy
@@ -42,7 +42,7 @@ class RegularizedEvolution(Strategy):
         parent = max((self.members[int(i)] for i in picks), key=lambda m: m[1])[0]
         return self.space.mutate(parent, self.rng)
 
-    def tell(self, arch: Arch, score: float | None) -> None:
+    def tell(self, arch: Arch, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
         if score is not None:
             self.members.append((arch, float(score)))
 
