@@ -29,3 +29,23 @@ def nb201_candidates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("nb201_candidates")
     export_archs(space, [space.from_index(i) for i in (0, 1, 2, 3)], out)
     return out
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Torch at one thread for the test, restored after: two threads on a shared 2-core machine
+    spin-wait on each other (up to 100x slower). Evaluators never change the count themselves."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits as :class:`hwnas.evaluate.datasets.ImageData` (seed 0 split)."""
+    from hwnas.evaluate.datasets import load_dataset
+
+    return load_dataset("digits")

@@ -50,6 +50,11 @@ class ImageData:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
 
+def resolve_dataset(dataset: str | os.PathLike[str] | ImageData) -> ImageData:
+    """``dataset`` as :class:`ImageData`: a spec for :func:`load_dataset` is loaded, data passes through."""
+    return dataset if isinstance(dataset, ImageData) else load_dataset(dataset)
+
+
 def load_dataset(spec: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
     """Load ``spec`` (see the module docstring) with a seeded, stratified validation split.
 

@@ -48,27 +48,36 @@ class MacroNetwork(nn.Module):
     Args:
         stages: ``(stride, width, ops)`` per stage, as ``MacroSpace.stages`` returns.
         num_classes: classifier outputs.
+        width_mult: scales every width (stem, first block, stages, head) to
+            ``max(1, round(width * width_mult))``; 1.0 (the default) is the architecture as
+            specified. Used by the trained evaluators to train downscaled networks.
     """
 
-    def __init__(self, stages: Sequence[tuple[int, int, Sequence[str]]], num_classes: int = 1000) -> None:
+    def __init__(
+        self, stages: Sequence[tuple[int, int, Sequence[str]]], num_classes: int = 1000, width_mult: float = 1.0
+    ) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [
-            conv_bn(3, STEM_CHANNELS, 3, stride=2),
-            MBConv(STEM_CHANNELS, FIRST_BLOCK_CHANNELS, 3, 1, 1),
-        ]
-        c = FIRST_BLOCK_CHANNELS
+        if not width_mult > 0:
+            raise ValueError(f"macro: width_mult must be > 0, got {width_mult}")
+
+        def scaled(width: int) -> int:
+            return width if width_mult == 1.0 else max(1, int(round(width * width_mult)))
+
+        stem, first, head = scaled(STEM_CHANNELS), scaled(FIRST_BLOCK_CHANNELS), scaled(HEAD_CHANNELS)
+        blocks: list[nn.Module] = [conv_bn(3, stem, 3, stride=2), MBConv(stem, first, 3, 1, 1)]
+        c = first
         for stride, width, ops in stages:
             for i, op in enumerate(ops):
                 spec = parse_op(op)
                 if spec is None:  # skip: identity, never the first layer of a stage
                     continue
                 kernel, expansion = spec
-                blocks.append(MBConv(c, width, kernel, expansion, stride if i == 0 else 1))
-                c = width
-        blocks.append(conv_bn(c, HEAD_CHANNELS, 1))
+                blocks.append(MBConv(c, scaled(width), kernel, expansion, stride if i == 0 else 1))
+                c = scaled(width)
+        blocks.append(conv_bn(c, head, 1))
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
+        self.classifier = nn.Linear(head, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
