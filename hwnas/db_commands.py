@@ -146,6 +146,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantile(args: argparse.Namespace) -> int:
+    """Print the ``--q`` percentile of a device's latencies (newest OK median per model)."""
+    import numpy as np
+
+    from hwnas.cli import emit
+    from hwnas.predictors.base import PredictorError
+    from hwnas.predictors.dataset import device_rows
+
+    if not 0.0 <= args.q <= 100.0:
+        raise CLIError(f"--q must be a percentile in [0, 100], got {args.q}")
+    with _open_existing(args.db) as db:
+        try:
+            rows = device_rows(db, args.device, args.runtime)
+        except PredictorError as exc:
+            raise CLIError(str(exc)) from None
+    value = float(np.percentile([r.latency_ms for r in rows], args.q))
+    emit({"device": args.device, "q": args.q, "latency_ms": value, "models": len(rows)}, args.json, f"{value:.6g}")
+    return 0
+
+
 def add_parsers(sub: Any, default_db: str) -> None:
     """Register ``hwnas db ...`` on the top-level sub-parser collection."""
     p_db = sub.add_parser("db", help="inspect, export, import and merge latency databases")
@@ -162,6 +182,10 @@ def add_parsers(sub: Any, default_db: str) -> None:
     p = add("table", "p50/p90 latency of every measured model (newest OK measurement)", cmd_table)
     p.add_argument("--device", help="only this device (name or id)")
     p.add_argument("--runtime", help="only this runtime (onnxruntime, tvm, imported)")
+    p = add("quantile", "the Q-th percentile of a device's latencies in ms (e.g. a budget for hwnas search)", cmd_quantile)
+    p.add_argument("--device", required=True, help="device (name or id)")
+    p.add_argument("--q", type=float, default=50.0, help="percentile in [0, 100] (default 50)")
+    p.add_argument("--runtime", help="only this runtime (needed when the device has several)")
     p = add("export", "write one CSV row per measurement (atomically)", cmd_export_csv)
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
     p = add(

@@ -1,8 +1,8 @@
-"""``hwnas search``: a budgeted search, resumable, with a JSON result.
+"""``hwnas search``: a budgeted architecture search, resumable, with a JSON result, the best model
+exported, a Pareto plot, and optionally the top candidates re-measured on this machine.
 
-This first version covers the random and evolution strategies, the tabular NB201 evaluator, and
-the ``db`` (latencies measured or imported into the latency database) and ``predictor`` latency
-sources; the other strategies, evaluators and sources of the search issue come next.
+The pieces come from :mod:`hwnas.search_setup` (strategy, evaluator), :mod:`hwnas.search_latency`
+(latency source) and :mod:`hwnas.search_report` (progress, best.onnx, plot, ``--verify-top``).
 """
 
 from __future__ import annotations
@@ -11,107 +11,115 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwnas.errors import CLIError
-
-STRATEGIES = ("random", "evolution")
-EVALUATORS = ("tabular",)
-SOURCES = ("db", "predictor")
+from hwnas.search_latency import SOURCES
+from hwnas.search_setup import EVALUATORS, STRATEGIES, ZERO_COST
 
 
-def _latency_source(args: argparse.Namespace, space: Any) -> tuple[Callable[[Any], float], str]:
-    """``arch -> latency_ms`` and a label of where latencies come from."""
-    if args.latency_source == "db":
-        from hwnas.predictor_commands import open_db
-        from hwnas.predictors.dataset import device_rows
+def _prefilter(source: Any, bound: float) -> Any:
+    """Feasibility test for strategies, from a cheap source: unknown latencies pass (the trial
+    itself will say)."""
+    table = getattr(source, "table", None)
+    if table is not None:
+        return lambda arch: table.get(arch.spec, 0.0) <= bound
 
-        if not args.device:
-            raise CLIError("--latency-source db needs --device D (a device in --db)")
-        with open_db(args.db) as db:
-            table = {r.arch: r.latency_ms for r in device_rows(db, args.device, None) if r.space == space.name and r.arch}
-        if not table:
-            raise CLIError(f"--db {args.db} has no {space.name} latencies of device {args.device!r}")
+    def feasible(arch: Any) -> bool:
+        try:
+            return source(arch) <= bound
+        except ValueError:
+            return True
 
-        def from_db(arch: Any) -> float:
-            if arch.spec not in table:
-                raise ValueError(f"no latency of this architecture on {args.device} in {args.db}")
-            return table[arch.spec]
-
-        return from_db, f"db:{args.device}"
-    if not args.predictor:
-        raise CLIError("--latency-source predictor needs --predictor FILE")
-    from hwnas.predictor_commands import load_predictor_file, graph_resolver
-
-    pred = load_predictor_file(args.predictor).predictor
-    pred._device_index(args.device)
-    resolver = graph_resolver(args)
-
-    def from_predictor(arch: Any) -> float:
-        graph = resolver.graph_for(None, space.name, arch.spec)
-        return float(pred.predict([graph], device=args.device)[0])
-
-    return from_predictor, f"predictor:{Path(args.predictor).name}"
+    return feasible
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
-    from hwnas.evaluate import NB201Tabular
+    from hwnas.search_latency import make_source
+    from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, verify_text, verify_top
+    from hwnas.search_setup import make_evaluator, make_strategy
     from hwnas.space import get_space
-    from hwnas.strategy import RandomSearch, RegularizedEvolution
     from hwnas.study import Study, TrialState
 
     space = get_space(args.space)
-    if args.evaluator == "tabular" and space.name != "nb201":
-        raise CLIError("--evaluator tabular covers --space nb201 only")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be a positive integer, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)  # the command owns its process: set once, here
     if args.budget_evals < 1:
         raise CLIError(f"--budget-evals must be a positive integer, got {args.budget_evals}")
-    budget = parse_budget(args.latency_budget_ms) if args.latency_budget_ms is not None else None
-    weights = parse_weights(args.weights) if args.weights else {}
-    objective = Objective(Constraint("latency_ms", budget) if budget else None, args.constraint, weights=weights)
-    latency_of, lat_source = _latency_source(args, space)
-    evaluator = NB201Tabular(args.dataset)
-    strategy = RandomSearch(space, args.seed) if args.strategy == "random" else RegularizedEvolution(space, seed=args.seed)
+    if args.verify_top is not None and args.verify_top < 0:
+        raise CLIError(f"--verify-top must be >= 0, got {args.verify_top}")
+    try:
+        budget = parse_budget(args.latency_budget_ms) if args.latency_budget_ms is not None else None
+        weights = parse_weights(args.weights) if args.weights else {}
+        objective = Objective(Constraint("latency_ms", budget) if budget else None, args.constraint, weights=weights)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    out = Path(args.out)
+    evaluator = make_evaluator(args, space)
+    latency_of = make_source(args, space, out)
+    strategy = make_strategy(args, space, latency_of, budget)
+    if budget is not None and args.constraint == "hard" and latency_of.cheap:
+        strategy.prefilter = _prefilter(latency_of, budget)
 
     def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
         lat = latency_of(arch)
-        metrics: dict[str, Any] = {"latency_ms": lat, "latency_source": lat_source}
+        metrics: dict[str, Any] = {"latency_ms": lat, "latency_source": latency_of.label}
         if objective.mode == "hard" and objective.constraint and lat > objective.constraint.bound:
             return metrics, None  # rejected before any training
         m = evaluator.evaluate(arch)
-        metrics.update(accuracy=m.accuracy, accuracy_source=m.source, eval_cost_s=m.cost_s)
+        metrics.update(accuracy=m.accuracy, accuracy_source=m.source, eval_cost_s=round(m.cost_s, 4), **m.extra)
         return metrics, objective.score(metrics)
 
-    out = Path(args.out)
     t0 = time.perf_counter()
     with Study(out / "study.db", strategy) as study:
-        best = study.optimize(evaluate, args.budget_evals)
+        done = sum(t.state != TrialState.PENDING for t in study.trials())
+        show = None if args.json else progress(args.budget_evals, done)
+        best = study.optimize(evaluate, args.budget_evals, on_trial=show)
         trials = study.trials()
     wall = time.perf_counter() - t0
-    result = {
-        "space": space.name,
-        "strategy": args.strategy,
-        "evaluator": args.evaluator,
-        "constraint": args.constraint,
-        "latency_budget_ms": budget,
-        "weights": weights,
+    result: dict[str, Any] = {
+        "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
+        "latency_source": latency_of.label, "latency_budget_ms": budget, "weights": weights, "seed": args.seed,
         "best": None if best is None else {"arch": best.arch, "score": best.score, **best.metrics},
-        "evaluations": sum(t.state != TrialState.PENDING and not t.metrics.get("duplicate") for t in trials),
-        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, **t.metrics} for t in trials],
+        "evaluations": sum(t.state == TrialState.COMPLETE and not t.metrics.get("duplicate") for t in trials),
+        "rejected": sum(t.state == TrialState.REJECTED and not t.metrics.get("duplicate") for t in trials),
+        "failed": sum(t.state == TrialState.FAILED for t in trials),
+        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, "error": t.error,
+                    **t.metrics} for t in trials],  # fmt: skip
+        "pareto_front": front_of(trials),
         "wall_s": round(wall, 3),
     }
+    if any(isinstance(t.metrics.get("accuracy"), (int, float)) for t in trials):
+        title = f"{args.strategy} / {args.evaluator} / {latency_of.label}"
+        plot = pareto_plot(trials, out / "pareto.png", budget_ms=budget, title=title)
+        result["plot"] = str(plot) if plot else None
+    text = []
+    if best is not None:
+        result["best_onnx"] = str(export_best(space, best.arch, out))
+        if args.verify_top:
+            from hwnas.cli import progress_printer
+
+            result["verify"] = verify_top(space, ranked(trials), args.verify_top, args.db, out,
+                                          None if args.json else progress_printer())  # fmt: skip
+            text.append(verify_text(result["verify"]))
     from hwnas.fileio import atomic_write_bytes
 
-    atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
     if best is None:
-        raise CLIError(
-            f"no feasible architecture: none of {len(trials)} trials met --latency-budget-ms {budget}; raise the budget"
-        )
-    emit(result if args.json else None, args.json,
-         f"best of {result['evaluations']} evaluations: {best.arch}\n  accuracy {best.metrics.get('accuracy')} % "
-         f"({best.metrics.get('accuracy_source')}), latency {best.metrics['latency_ms']:.3f} ms ({lat_source}); "
-         f"result: {out / 'result.json'}")  # fmt: skip
+        n = len(trials)
+        raise CLIError(f"no feasible architecture: none of {n} trials met --latency-budget-ms {budget}; raise the budget")
+    acc = best.metrics.get("accuracy")
+    head = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
+            f"{wall:.1f} s): {best.arch}\n  accuracy {acc:.4g} ({best.metrics.get('accuracy_source')}), "
+            f"latency {best.metrics['latency_ms']:.3f} ms ({latency_of.label})\n  {out / 'result.json'}, "
+            f"{result['best_onnx']}" + (f", {result['plot']}" if result.get("plot") else ""))  # fmt: skip
+    emit(result if args.json else None, args.json, "\n".join([head, *text]))
     return 0
 
 
@@ -125,11 +133,30 @@ def add_parser(sub: Any, default_db: str) -> None:
     )
     q.add_argument("--space", choices=("nb201", "macro"), default="nb201")
     q.add_argument("--strategy", choices=STRATEGIES, default="evolution")
-    q.add_argument("--evaluator", choices=EVALUATORS, default="tabular")
-    q.add_argument("--dataset", default="cifar10", help="tabular: cifar10, cifar100 or imagenet16_120")
-    q.add_argument("--latency-source", choices=SOURCES, default="db")
+    q.add_argument("--evaluator", choices=EVALUATORS, default="tabular",
+                   help="tabular: NB201's published accuracies; train: full training; proxy: cheap training "
+                   "(fewer epochs, subsample, lower resolution, fewer channels/cells); supernet: one-shot weight "
+                   "sharing; zero-cost: a training-free score (--proxy)")  # fmt: skip
+    q.add_argument("--dataset", default=None,
+                   help="tabular: cifar10 (default), cifar100 or imagenet16_120; trained evaluators: digits (default, "
+                   "bundled with scikit-learn), cifar10 (binary version in $HWNAS_CIFAR10), a cifar-10-batches-bin "
+                   "folder or an .npz with x and y")  # fmt: skip
+    t = q.add_argument_group("training (train, proxy, supernet, zero-cost, darts)")
+    t.add_argument("--epochs", type=int, help="training epochs per candidate")
+    t.add_argument("--subsample", type=float, help="fraction of the training split used, in (0, 1]")
+    t.add_argument("--resolution", type=int, help="input resolution (images are resized)")
+    t.add_argument("--channels", type=int, help="network width (NB201: stem channels, 16 at full size)")
+    t.add_argument("--cells", type=int, help="cells per stage (NB201: 5 at full size)")
+    t.add_argument("--proxy", choices=ZERO_COST, default="synflow", help="zero-cost score (default synflow)")
+    t.add_argument("--train-device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
+    q.add_argument("--latency-source", choices=SOURCES, default="db",
+                   help="measured: export and measure each candidate now on this machine (stored in --db); "
+                   "db: the device's latencies in --db; predictor: --predictor FILE; flops/params/lut: a model "
+                   "fitted on the device's measurements in --db")  # fmt: skip
     q.add_argument("--db", default=default_db, help=f"latency database (default {default_db})")
-    q.add_argument("--device", help="device whose latency counts (db source; or a device of a multi-device predictor)")
+    q.add_argument("--device", help="device whose latency counts (db/flops/params/lut sources; a device of a "
+                   "multi-device predictor; the name this machine is stored under for the measured source)")
     q.add_argument("--predictor", help="predictor file (predictor source)")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
@@ -137,8 +164,10 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--weights", help="soft objective as a weighted sum, e.g. accuracy=1,latency_ms=-0.5")
     q.add_argument("--budget-evals", type=int, default=100, help="number of trials (default 100)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", required=True, help="folder for study.db and result.json")
+    q.add_argument("--out", required=True, help="folder for study.db, result.json, best.onnx and pareto.png; run again with the same --out to resume")
     q.add_argument("--models", action="append", metavar="DIR", help=argparse.SUPPRESS)
     q.add_argument("--cache", metavar="DIR", help="graph cache (predictor source)")
+    q.add_argument("--verify-top", type=int, metavar="K",
+                   help="at the end, export the K best and measure them on this machine (into --db): predicted vs measured")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=cmd_search)

@@ -140,11 +140,15 @@ class Study:
         done = [t for t in self.trials() if t.state == TrialState.COMPLETE and t.score is not None]
         return max(done, key=lambda t: t.score) if done else None  # type: ignore[arg-type,return-value]
 
-    def optimize(self, evaluate: Callable[[Arch], tuple[dict[str, Any], float | None]], n_trials: int) -> Trial | None:
+    def optimize(
+        self, evaluate: Callable[[Arch], tuple[dict[str, Any], float | None]], n_trials: int,
+        on_trial: Callable[[Trial], None] | None = None,
+    ) -> Trial | None:  # fmt: skip
         """Run until the study holds ``n_trials`` finished trials; returns the best.
 
         ``evaluate(arch)`` returns ``(metrics, score)``; a None score marks the trial rejected
         (hard constraint). An exception marks it failed with its message; the search goes on.
+        ``on_trial`` is called with each finished trial (progress display).
         An architecture already evaluated in this study is not evaluated again: its metrics are
         reused (``metrics["duplicate"] = True``).
         """
@@ -156,13 +160,20 @@ class Study:
             finished += 1
             if trial.arch in seen:
                 prev = seen[trial.arch]
-                self.tell(trial.number, prev.state, prev.score, {**prev.metrics, "duplicate": True})
+                done = self.tell(trial.number, prev.state, prev.score, {**prev.metrics, "duplicate": True})
+                if on_trial:
+                    on_trial(done)
                 continue
             try:
                 metrics, score = evaluate(self.strategy.space.parse(trial.arch))
             except Exception as exc:  # noqa: BLE001 - failures are data
-                self.tell(trial.number, TrialState.FAILED, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                done = self.tell(trial.number, TrialState.FAILED,
+                                 error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+                if on_trial:
+                    on_trial(done)
                 continue
             state = TrialState.COMPLETE if score is not None else TrialState.REJECTED
             seen[trial.arch] = self.tell(trial.number, state, score, metrics)
+            if on_trial:
+                on_trial(seen[trial.arch])
         return self.best()

@@ -1,0 +1,129 @@
+"""Latency sources of ``hwnas search``: where a candidate's latency in milliseconds comes from.
+
+* ``measured``: export the candidate and measure it now on this machine with ``device_agent``
+  (stored in ``--db`` as it is measured; see :mod:`hwnas.local_meter`);
+* ``db``: the device's latencies already in the latency database (measured, or imported tables);
+* ``predictor``: a predictor file from ``hwnas predictor train|adapt``;
+* ``flops`` / ``params`` / ``lut``: a FLOPs-linear, params-linear or per-operator lookup-table
+  model fitted now on the device's measurements in ``--db`` (so budgets stay in milliseconds).
+
+Every source is an ``arch -> ms`` callable with a label for the result file, memoised, and marked
+*cheap* when it costs no measurement (cheap sources also serve the strategies' feasibility
+prefilter, so a hard budget rejects candidates before they are proposed).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hwnas.errors import CLIError
+from hwnas.space.base import Arch, SearchSpace
+
+SOURCES = ("measured", "db", "predictor", "flops", "params", "lut")
+
+
+@dataclass
+class LatencySource:
+    """``source(arch)`` is the latency of ``arch`` in ms (memoised); ``label`` says where from."""
+
+    label: str
+    fn: Callable[[Arch], float]
+    cheap: bool
+    meter: Any = None
+    _memo: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, arch: Arch) -> float:
+        if arch.spec not in self._memo:
+            self._memo[arch.spec] = float(self.fn(arch))
+        return self._memo[arch.spec]
+
+
+def make_source(args: argparse.Namespace, space: SearchSpace, out: Path) -> LatencySource:
+    """The source chosen by ``args.latency_source`` (see the module docstring).
+
+    Raises:
+        CLIError: a missing ``--db``/``--device``/``--predictor``, or a database without
+            measurements of the device.
+    """
+    kind = args.latency_source
+    if kind == "measured":
+        from hwnas.local_meter import LocalMeter
+
+        meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
+        return LatencySource(f"measured:{args.device or 'this machine'}", meter.latency_ms, cheap=False, meter=meter)
+    if kind == "db":
+        return _from_db(args, space)
+    if kind == "predictor":
+        return _from_predictor(args, space)
+    return _fitted(args, space, kind)
+
+
+def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
+    from hwnas.predictor_commands import graph_resolver, open_db
+    from hwnas.predictors.base import PredictorError
+    from hwnas.predictors.dataset import attach_graphs, device_rows
+
+    if not args.device:
+        raise CLIError(f"--latency-source {args.latency_source} needs --device D (a device with measurements in --db)")
+    try:
+        with open_db(args.db) as db:
+            rows = device_rows(db, args.device, None)
+    except PredictorError as exc:
+        raise CLIError(str(exc)) from None
+    return attach_graphs(rows, graph_resolver(args)) if with_graphs else rows
+
+
+def _from_db(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
+    table = {r.arch: r.latency_ms for r in _device_records(args, False) if r.space == space.name and r.arch}
+    if not table:
+        raise CLIError(f"--db {args.db} has no {space.name} latencies of device {args.device!r}")
+
+    def from_db(arch: Arch) -> float:
+        if arch.spec not in table:
+            raise ValueError(f"no latency of this architecture on {args.device} in {args.db}")
+        return table[arch.spec]
+
+    src = LatencySource(f"db:{args.device}", from_db, cheap=True)
+    src.table = table  # type: ignore[attr-defined] - the strategies' prefilter uses it directly
+    return src
+
+
+def _graph_fn(args: argparse.Namespace, space: SearchSpace, predict: Callable[[Any], float]) -> Callable[[Arch], float]:
+    from hwnas.predictor_commands import graph_resolver
+
+    resolver = graph_resolver(args)
+    return lambda arch: predict(resolver.graph_for(None, space.name, arch.spec))
+
+
+def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
+    from hwnas.predictor_commands import load_predictor_file
+    from hwnas.predictors.base import PredictorError
+
+    if not args.predictor:
+        raise CLIError("--latency-source predictor needs --predictor FILE (from `hwnas predictor train`)")
+    pf = load_predictor_file(args.predictor)
+    pred = pf.predictor
+    spaces = pf.fingerprint.get("spaces") or []
+    if spaces and space.name not in spaces:
+        raise CLIError(f"--predictor {args.predictor} was trained on {', '.join(spaces)} models, not {space.name}")
+    try:
+        pred._device_index(args.device)
+    except PredictorError as exc:
+        raise CLIError(str(exc)) from None
+    fn = _graph_fn(args, space, lambda g: float(pred.predict([g], device=args.device)[0]))
+    return LatencySource(f"predictor:{Path(args.predictor).name}", fn, cheap=True)
+
+
+def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:
+    from hwnas.predictors import FlopsLinear, LookupTable, ParamsLinear
+
+    records = _device_records(args, True)
+    if len(records) < 3:
+        raise CLIError(f"--latency-source {kind} needs at least 3 measurements of {args.device!r} in {args.db} to fit")
+    model = {"flops": FlopsLinear, "params": ParamsLinear, "lut": LookupTable}[kind]()
+    model.fit(records)
+    fn = _graph_fn(args, space, lambda g: float(model.predict([g])[0]))
+    return LatencySource(f"{kind}:{args.device} ({len(records)} measurements)", fn, cheap=True)
