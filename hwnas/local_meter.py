@@ -38,8 +38,9 @@ class LocalMeter:
         db: latency database path (created by the agent if missing).
         models_dir: where the exported ONNX files and their manifest go.
         space: the search space.
-        config: the measurement protocol; default: 1 thread, 5 warm-up calls, 10 repeats of at
-            least 10 ms — quick enough inside a search, and steady on a shared machine.
+        config: the measurement protocol; default: ``device_agent run``'s defaults, so what a
+            search measures (and ``--verify-top`` re-measures) is comparable with the device's
+            profile in the database and with predictors trained on it.
         device_name: name of this device in the database (default: the agent's, the hostname).
         force: measure again even when the database already holds a measurement.
         python: interpreter that runs the agent (default: this one).
@@ -56,7 +57,7 @@ class LocalMeter:
         self.db = Path(db)
         self.models_dir = Path(models_dir)
         self.space = space
-        self.config = config or MeasureConfig(threads=1, warmup=5, repeats=10, min_repeat_ms=10.0)
+        self.config = config or MeasureConfig()
         self.device_name = device_name
         self.force = force
         self.python = python or sys.executable

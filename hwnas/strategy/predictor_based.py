@@ -11,8 +11,10 @@ next round starts when the queue is empty.
 * The pool: for a space that can be enumerated (NB201: 15,625 cells) every architecture not yet
   asked; otherwise ``pool`` candidates, half mutations (one or two steps) of the ten best
   architectures told so far and half random samples. When ``prefilter`` is set, candidates it
-  refuses are dropped from the pool and skipped by the random phase, so no trial is spent on them.
-  The prefilter must be a pure function: its answers are cached per architecture.
+  refuses are skipped, so no trial is spent on them: it is asked in rank order until ``batch``
+  candidates pass (so a costly prefilter such as a latency predictor runs on a handful per round,
+  not on the whole space), and by the random phase. It must be a pure function: its answers are
+  cached per architecture.
 * Acquisition: ``"its"`` (independent Thompson sampling: one draw from N(mean, std) per
   candidate) or ``"ucb"`` (mean + ``kappa`` · std).
 * Rejected or failed candidates (score None) are never asked again but carry no score to learn
@@ -45,6 +47,8 @@ from hwnas.strategy.features import arch_features
 ACQUISITIONS = ("its", "ucb")
 MODELS = ("gp", "gbdt")
 _RANDOM_TRIES = 1000
+#: Candidates the feasibility model gives less than this chance are checked last.
+_UNLIKELY = 0.05
 _PARENTS = 10
 
 
@@ -180,10 +184,11 @@ class PredictorSearch(Strategy):
         return fallback or self.space.sample(self.rng)
 
     def _pool(self) -> tuple[list[str], np.ndarray]:
-        """Candidate specs (never asked, accepted by the prefilter) and their features."""
+        """Candidate specs (never asked) and their features; the prefilter is applied later, in
+        rank order, so an expensive one (a latency predictor) runs on a few candidates only."""
         if self.space.is_finite_enumerable:
             specs, row, feats = self._enumerated()
-            keep = self._allowed_rows().copy()
+            keep = np.ones(len(specs), dtype=bool)
             keep[[row[s] for s in self._asked_set]] = False
             idx = np.flatnonzero(keep)
             return [specs[i] for i in idx], feats[idx]
@@ -199,10 +204,28 @@ class PredictorSearch(Strategy):
         for _ in range(self.pool - n_mut):
             arch = self.space.sample(self.rng)
             cands.setdefault(arch.spec, arch)
-        keep = [a for s, a in cands.items() if s not in self._asked_set and self._ok(a)]
+        keep = [a for s, a in cands.items() if s not in self._asked_set]
         if not keep:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [a.spec for a in keep], arch_features(self.space, np.stack([self.space.encode(a) for a in keep]))
+
+    def _feasibility(self, specs: list[str], feats: np.ndarray) -> np.ndarray | None:
+        """Probability that the prefilter accepts each candidate, from a logistic regression on
+        its answers so far (None without a prefilter or before it has said both yes and no)."""
+        if self.prefilter is None or self._cache_for is not self.prefilter:
+            return None
+        seen = list(self._cache.items())
+        labels = np.array([ok for _, ok in seen], dtype=bool)
+        if labels.all() or not labels.any():
+            return None
+        from sklearn.linear_model import LogisticRegression
+
+        from hwnas.strategy.surrogate import one_blas_thread
+
+        x = arch_features(self.space, np.stack([self.space.encode(self.space.parse(a)) for a, _ in seen]))
+        with one_blas_thread():
+            clf = LogisticRegression(C=10.0, max_iter=1000).fit(x, labels)
+            return clf.predict_proba(feats)[:, list(clf.classes_).index(True)]
 
     # -- surrogate round ---------------------------------------------------------------------
     def _round(self) -> list[str]:
@@ -222,5 +245,14 @@ class PredictorSearch(Strategy):
             acq = mean + self.kappa * std
         else:
             acq = mean + std * self.rng.standard_normal(len(mean))
-        order = np.argsort(-acq, kind="stable")[: self.batch]
-        return [specs[int(i)] for i in order]
+        order = np.argsort(-acq, kind="stable")
+        p_ok = self._feasibility(specs, feats)
+        if p_ok is not None:  # check the likely-feasible first: a costly prefilter then runs a few times
+            order = np.concatenate([order[p_ok[order] >= _UNLIKELY], order[p_ok[order] < _UNLIKELY]])
+        picked: list[str] = []
+        for i in order:
+            if self._ok(self.space.parse(specs[int(i)])):
+                picked.append(specs[int(i)])
+                if len(picked) == self.batch:
+                    break
+        return picked
