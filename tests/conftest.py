@@ -49,3 +49,45 @@ def digits():
     from hwnas.evaluate.datasets import load_dataset
 
     return load_dataset("digits")
+
+
+def toy_latency(arch: str) -> float:
+    """A stand-in device for search tests: conv3x3 edges cost 2 ms, conv1x1 0.5 ms, on top of 1 ms."""
+    ops = [t.split("~")[0] for t in arch.split("|") if t and t != "+"]
+    return 1.0 + 2.0 * ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")
+
+
+def import_toy_latencies(folder: Path, archs: list[str]) -> Path:
+    """A latency DB holding :func:`toy_latency` of ``archs`` as device "toy" (via ``hwnas db import-csv``)."""
+    import csv
+
+    from hwnas.cli import main
+
+    table = folder / "lat.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["space", "arch", "device", "latency_ms"])
+        w.writerows(["nb201", a, "toy", toy_latency(a)] for a in archs)
+    path = folder / "lat.db"
+    assert main(["db", "import-csv", str(table), "--db", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_lat():
+    """:func:`toy_latency`, for tests that compare against the stand-in device."""
+    return toy_latency
+
+
+@pytest.fixture(scope="session")
+def toy_db_of():
+    """:func:`import_toy_latencies`: build a toy-device DB of chosen cells."""
+    return import_toy_latencies
+
+
+@pytest.fixture(scope="session")
+def toy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every NB201 cell's :func:`toy_latency` on device "toy", in a latency DB shared by the session."""
+    from hwnas.space import NB201Space
+
+    return import_toy_latencies(tmp_path_factory.mktemp("toy"), [a.spec for a in NB201Space().enumerate()])

@@ -3,34 +3,13 @@ NB201; random and evolution on the macro space (measured on this machine)."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
 
 from hwnas.cli import main
-from hwnas.space import NB201Space
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-def lat(arch: str) -> float:
-    ops = [t.split("~")[0] for t in arch.split("|") if t and t != "+"]
-    return 1.0 + 2.0 * ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")
-
-
-@pytest.fixture(scope="module")
-def toy_db(tmp_path_factory):
-    work = tmp_path_factory.mktemp("matrix")
-    table = work / "lat.csv"
-    with open(table, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["space", "arch", "device", "latency_ms"])
-        for a in NB201Space().enumerate():
-            w.writerow(["nb201", a.spec, "toy", lat(a.spec)])
-    path = work / "lat.db"
-    assert main(["db", "import-csv", str(table), "--db", str(path)]) == 0
-    return path
 
 
 def search(capsys, out, *argv):

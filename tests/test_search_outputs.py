@@ -18,26 +18,12 @@ from hwnas.space import NB201Space
 SPACE = NB201Space()
 
 
-def lat(arch: str) -> float:
-    ops = [t.split("~")[0] for t in arch.split("|") if t and t != "+"]
-    return 1.0 + 2.0 * ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")
-
-
 @pytest.fixture(scope="module")
-def small_db(tmp_path_factory):
+def small_db(tmp_path_factory, toy_db_of):
     """16 measured-looking NB201 latencies of device "toy" (enough to fit flops/params/lut)."""
     work = tmp_path_factory.mktemp("small")
-    rng = np.random.default_rng(0)
-    table = work / "lat.csv"
-    with open(table, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["space", "arch", "device", "latency_ms"])
-        for i in rng.choice(SPACE.size, 16, replace=False):
-            a = SPACE.from_index(int(i)).spec
-            w.writerow(["nb201", a, "toy", lat(a)])
-    path = work / "lat.db"
-    assert main(["db", "import-csv", str(table), "--db", str(path)]) == 0
-    return path, work / "cache"
+    picks = np.random.default_rng(0).choice(SPACE.size, 16, replace=False)
+    return toy_db_of(work, [SPACE.from_index(int(i)).spec for i in picks]), work / "cache"
 
 
 def run(capsys, *argv):
@@ -71,7 +57,7 @@ def test_measured_source_verify_top_best_onnx_and_plot(tmp_path, capsys) -> None
 
 
 @pytest.mark.parametrize("source", ["flops", "params", "lut"])
-def test_fitted_latency_sources(small_db, tmp_path, capsys, source) -> None:
+def test_fitted_latency_sources(small_db, tmp_path, capsys, source, toy_lat) -> None:
     db, cache = small_db
     out = tmp_path / source
     code, _, err = run(capsys, "search", "--strategy", "random", "--latency-source", source, "--db", str(db),
@@ -84,7 +70,7 @@ def test_fitted_latency_sources(small_db, tmp_path, capsys, source) -> None:
     assert done and all(t["latency_ms"] <= 6 for t in done)
     # the fitted model tracks the device: conv-heavy cells are predicted slower than empty ones
     lats = {t["arch"]: t["latency_ms"] for t in result["trials"]}
-    truth = {a: lat(a) for a in lats}
+    truth = {a: toy_lat(a) for a in lats}
     if len(set(truth.values())) > 2:
         from scipy.stats import spearmanr
 
