@@ -7,6 +7,12 @@ CANDIDATES ?= $(HWNAS_HOME)/candidates/nb201
 DB ?= $(HWNAS_HOME)/latency.db
 N_CANDIDATES ?= 50
 SEED ?= 0
+DEVICE ?= $(shell hostname)
+PREDICTOR ?= $(HWNAS_HOME)/predictor-$(DEVICE).json
+SEARCH_OUT ?= $(HWNAS_HOME)/search
+SEARCH_EVALS ?= 60
+# the budget of the demo search: this percentile of the latencies just measured on this machine
+BUDGET_PCT ?= 30
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev bench clean
@@ -26,11 +32,18 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## run: export NB201 candidates, profile them on this CPU into $(DB), print the p50/p90 table
+## run: profile NB201 candidates on this CPU, train a latency predictor on them, search under a
+## budget, export the best and re-measure the top 3 on this machine (predicted vs measured)
 run: install
 	$(BIN)/hwnas export --space nb201 --sample $(N_CANDIDATES) --seed $(SEED) --out $(CANDIDATES)
-	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB)
+	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB) --device-name $(DEVICE)
 	$(BIN)/hwnas db summary --db $(DB)
+	test -f $(PREDICTOR) || $(BIN)/hwnas predictor train --kind gnn --db $(DB) --device $(DEVICE) \
+		--models $(CANDIDATES) --epochs 60 --out $(PREDICTOR)
+	$(BIN)/hwnas search --space nb201 --strategy predictor --evaluator tabular \
+		--latency-source predictor --predictor $(PREDICTOR) --device $(DEVICE) --models $(CANDIDATES) \
+		--latency-budget-ms "$$($(BIN)/hwnas db quantile --db $(DB) --device $(DEVICE) --q $(BUDGET_PCT))" \
+		--budget-evals $(SEARCH_EVALS) --seed $(SEED) --verify-top 3 --db $(DB) --out $(SEARCH_OUT)
 
 ## test: install with the dev extra and run the test suite
 test: install-dev

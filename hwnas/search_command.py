@@ -73,7 +73,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if objective.mode == "hard" and objective.constraint and lat > objective.constraint.bound:
             return metrics, None  # rejected before any training
         m = evaluator.evaluate(arch)
-        metrics.update(accuracy=m.accuracy, accuracy_source=m.source, eval_cost_s=round(m.cost_s, 4), **m.extra)
+        metrics.update(accuracy=m.accuracy, accuracy_source=m.source, train_time_s=round(m.cost_s, 4), **m.extra)
         return metrics, objective.score(metrics)
 
     t0 = time.perf_counter()

@@ -48,7 +48,7 @@ def test_training_techniques_under_hard_and_soft_budgets(toy_db, tmp_path, capsy
     src = result["best"]["accuracy_source"]
     assert src.split(":")[0] == evaluator and src.endswith(("digits", "synflow"))
     done = [t for t in result["trials"] if t["state"] == "complete"]
-    assert done and all(t["eval_cost_s"] >= 0 for t in done)
+    assert done and all(t["train_time_s"] >= 0 for t in done)
     if evaluator != "zero-cost":
         assert all(0 <= t["accuracy"] <= 100 for t in done)
 
@@ -60,3 +60,12 @@ def test_macro_space_measured_on_this_machine(tmp_path, capsys, strategy, constr
                     "--latency-budget-ms", "10000", "--constraint", constraint, "--budget-evals", "2", "--seed", "0")  # fmt: skip
     assert result["space"] == "macro" and result["evaluations"] == 2
     assert all(t["latency_ms"] > 0 and t["arch"].count("|") == 6 for t in result["trials"])
+
+
+def test_soft_weighted_sum_of_accuracy_training_time_and_latency(toy_db, tmp_path, capsys) -> None:
+    result = search(capsys, tmp_path / "w", "--strategy", "random", "--evaluator", "proxy", *TINY, "--subsample", "0.3",
+                    "--latency-source", "db", "--db", str(toy_db), "--device", "toy", "--constraint", "soft",
+                    "--weights", "accuracy=1,train_time_s=-2,latency_ms=-0.5", "--budget-evals", "3")  # fmt: skip
+    for t in result["trials"]:
+        assert t["score"] == pytest.approx(t["accuracy"] - 2 * t["train_time_s"] - 0.5 * t["latency_ms"])
+    assert result["best"]["score"] == max(t["score"] for t in result["trials"])
