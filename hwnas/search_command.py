@@ -131,8 +131,11 @@ def add_parser(sub: Any, default_db: str) -> None:
         description="Budgeted architecture search. Trials are stored in OUT/study.db as they finish: "
         "interrupt it and run the same command again to continue. Writes OUT/result.json.",
     )
-    q.add_argument("--space", choices=("nb201", "macro"), default="nb201")
-    q.add_argument("--strategy", choices=STRATEGIES, default="evolution")
+    q.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="search space (default nb201)")
+    q.add_argument("--strategy", choices=STRATEGIES, default="evolution",
+                   help="random; evolution (aging); rl (REINFORCE controller); predictor (GP surrogate ranks the "
+                   "space, evaluates the most promising); darts (NB201 supernet, expected-latency term); nsga2 "
+                   "(Pareto front of accuracy and latency). Default evolution")  # fmt: skip
     q.add_argument("--evaluator", choices=EVALUATORS, default="tabular",
                    help="tabular: NB201's published accuracies; train: full training; proxy: cheap training "
                    "(fewer epochs, subsample, lower resolution, fewer channels/cells); supernet: one-shot weight "
@@ -162,7 +165,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
                    help="hard: reject candidates over budget before training; soft: MnasNet reward or --weights")  # fmt: skip
     q.add_argument("--weights", help="soft objective as a weighted sum, e.g. accuracy=1,latency_ms=-0.5")
-    q.add_argument("--budget-evals", type=int, default=100, help="number of trials (default 100)")
+    q.add_argument("--budget-evals", type=int, default=100,
+                   help="number of trials, rejected ones included (default 100)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", required=True, help="folder for study.db, result.json, best.onnx and pareto.png; run again with the same --out to resume")
     q.add_argument("--models", action="append", metavar="DIR", help=argparse.SUPPRESS)
