@@ -1,5 +1,37 @@
 """Accelerator design space and analytical cost model for hardware/model codesign (numpy only).
 
-Reserved package: the accelerator spec, layer extraction and cost model arrive with the codesign
-work; nothing is exported yet.
+This package never imports torch or hwnas (a test enforces it); ``onnx`` is imported lazily by
+:func:`layers_from_onnx` only. So far: :class:`AcceleratorSpec` and :class:`DesignSpace` (``spec``),
+layer workloads with SCALE-Sim topology CSV and ONNX extraction (``workload``), and SCALE-Sim-exact
+systolic compute cycles and utilisation for WS/OS/IS (``systolic``). Memory traffic, energy, area
+and the row-stationary model are still to come.
 """
+
+from __future__ import annotations
+
+from hw_space.spec import DATAFLOWS, PRECISIONS, AcceleratorSpec, DesignSpace
+from hw_space.systolic import (
+    SYSTOLIC_DATAFLOWS,
+    compute_cycles,
+    compute_utilization,
+    gemm_dims,
+    layer_arrays,
+    mapping_efficiency,
+    overall_utilization,
+)
+from hw_space.workload import (
+    CSV_HEADER,
+    Layer,
+    layers_from_onnx,
+    mobilenet,
+    read_topology_csv,
+    resnet18,
+    write_topology_csv,
+)
+
+__all__ = [
+    "CSV_HEADER", "DATAFLOWS", "PRECISIONS", "SYSTOLIC_DATAFLOWS", "AcceleratorSpec", "DesignSpace",
+    "Layer", "compute_cycles", "compute_utilization", "gemm_dims", "layer_arrays",
+    "layers_from_onnx", "mapping_efficiency", "mobilenet", "overall_utilization",
+    "read_topology_csv", "resnet18", "write_topology_csv",
+]
