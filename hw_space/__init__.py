@@ -3,8 +3,9 @@
 This package never imports torch or hwnas (a test enforces it); ``onnx`` is imported lazily by
 :func:`layers_from_onnx` only. So far: :class:`AcceleratorSpec` and :class:`DesignSpace` (``spec``),
 layer workloads with SCALE-Sim topology CSV and ONNX extraction (``workload``), and SCALE-Sim-exact
-systolic compute cycles and utilisation for WS/OS/IS (``systolic``). Memory traffic, energy, area
-and the row-stationary model are still to come.
+systolic compute cycles and utilisation for WS/OS/IS (``systolic``), a row-stationary model after
+Eyeriss (``rowstationary``), an energy/area table with its sources (``energy``), and the cost model
+(``cost``: cycles, traffic per memory level, latency, energy per level, area), vectorised.
 """
 
 from __future__ import annotations
@@ -35,3 +36,10 @@ __all__ = [
     "layers_from_onnx", "mapping_efficiency", "mobilenet", "overall_utilization",
     "read_topology_csv", "resnet18", "write_topology_csv",
 ]
+
+from hw_space.cost import ENERGY_PARTS, CostModel  # noqa: E402
+from hw_space.energy import LEVELS, EnergyTable  # noqa: E402
+from hw_space.rowstationary import rs_compute_cycles, rs_mapping, rs_utilization  # noqa: E402
+
+__all__ += ["ENERGY_PARTS", "LEVELS", "CostModel", "EnergyTable", "rs_compute_cycles", "rs_mapping",
+            "rs_utilization"]
