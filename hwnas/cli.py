@@ -140,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas import db_commands, hw_commands, predictor_commands, search_command
+    from hwnas import codesign_command, db_commands, hw_commands, predictor_commands, search_command
 
     parser = argparse.ArgumentParser(
         prog="hwnas",
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor_commands.add_parsers(sub, DEFAULT_DB)
     search_command.add_parser(sub, DEFAULT_DB)
     hw_commands.add_parsers(sub)
+    codesign_command.add_parser(sub, DEFAULT_DB)
     return parser
 
 

@@ -1,0 +1,253 @@
+"""``hwnas codesign``: joint search of a network and an accelerator under area, power and latency
+budgets, through the analytical cost model of :mod:`hw_space`; resumable, with a JSON result and
+Pareto plots.
+
+Scoring: hard budgets reject a pair before its accuracy is evaluated (area first, from the design
+alone). NSGA-II optimises the ``--objective`` metrics (accuracy max, the rest min); the scalar
+strategies (random, evolution, rl) maximise accuracy (``--constraint hard``) or a weighted sum
+(``--constraint soft --weights accuracy=1,energy_uj=-0.01``); budgets stay hard in both modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwnas.errors import CLIError
+
+STRATEGIES = ("random", "evolution", "rl", "nsga2")
+#: --objective names -> (metric, direction).
+OBJECTIVES = {"accuracy": ("accuracy", "max"), "latency": ("latency_ms", "min"), "energy": ("energy_uj", "min"),
+              "area": ("area_mm2", "min"), "power": ("power_mw", "min"), "edp": ("edp_uj_ms", "min")}
+#: The front reported in result.json: (metric, maximise?).
+FRONT = (("accuracy", True), ("latency_ms", False), ("energy_uj", False), ("area_mm2", False))
+WEIGHTABLE = ("accuracy", "latency_ms", "energy_uj", "energy_mj", "area_mm2", "power_mw", "edp_uj_ms")
+
+
+def parse_objectives(text: str) -> tuple[tuple[str, str], ...]:
+    """``"accuracy,latency,energy"`` -> ``(("accuracy", "max"), ("latency_ms", "min"), ...)``."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    bad = [n for n in names if n not in OBJECTIVES]
+    if bad or not names:
+        raise CLIError(f"--objective: unknown {', '.join(bad) or 'empty list'}; use a comma list of {', '.join(OBJECTIVES)}")
+    if len(set(names)) != len(names):
+        raise CLIError(f"--objective names a metric twice: {text}")
+    return tuple(OBJECTIVES[n] for n in names)
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"accuracy=1,energy_uj=-0.01"`` -> weights over :data:`WEIGHTABLE`; one-line ``CLIError``."""
+    out: dict[str, float] = {}
+    for item in (p.strip() for p in str(text).split(",") if p.strip()):
+        name, sep, num = (s.strip() for s in item.partition("="))
+        if not sep or name not in WEIGHTABLE or name in out:
+            raise CLIError(f"--weights: bad item {item!r}; use metric=number with metrics {', '.join(WEIGHTABLE)}, each once")
+        try:
+            out[name] = float(num)
+        except ValueError:
+            raise CLIError(f"--weights: {name}={num!r} is not a number") from None
+        if not np.isfinite(out[name]):
+            raise CLIError(f"--weights: {name} must be finite")
+    if not any(out.values()):
+        raise CLIError("--weights needs at least one non-zero weight, e.g. accuracy=1,energy_uj=-0.01")
+    return out
+
+
+def front_rows(trials: Sequence[Any]) -> list[dict[str, Any]]:
+    """Complete trials on the Pareto front of :data:`FRONT`, one per joint arch, by latency."""
+    from hwnas.strategy.pareto import pareto_front
+    from hwnas.study import TrialState
+
+    done = {t.arch: t for t in trials if t.state == TrialState.COMPLETE
+            and all(isinstance(t.metrics.get(m), (int, float)) for m, _ in FRONT)}  # fmt: skip
+    pts = list(done.values())
+    if not pts:
+        return []
+    idx = pareto_front(np.array([[t.metrics[m] for m, _ in FRONT] for t in pts], dtype=float),
+                       maximize=[mx for _, mx in FRONT])  # fmt: skip
+    keep = ("accuracy", "latency_ms", "energy_uj", "area_mm2", "power_mw", "edp_uj_ms")
+    rows = [{"arch": pts[i].arch, **{k: pts[i].metrics.get(k) for k in keep}} for i in idx]
+    return sorted(rows, key=lambda r: r["latency_ms"])
+
+
+def codesign_plot(trials: Sequence[Any], path: Path, title: str) -> Path | None:
+    """Two panels, accuracy vs latency and accuracy vs energy, each with its 2-D Pareto front;
+    written atomically as PNG. None when no trial has an accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from hwnas.fileio import atomic_write_bytes
+    from hwnas.strategy.pareto import pareto_front
+    from hwnas.study import TrialState
+
+    done = [t for t in trials if t.state == TrialState.COMPLETE and isinstance(t.metrics.get("accuracy"), (int, float))]
+    if not done:
+        return None
+    fig = Figure(figsize=(10, 4.2), dpi=110)
+    for ax, (x, label) in zip(fig.subplots(1, 2), (("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"))):
+        arr = np.array([(t.metrics[x], t.metrics["accuracy"]) for t in done], dtype=float)
+        ax.scatter(arr[:, 0], arr[:, 1], s=12, alpha=0.6, c="tab:blue", label="feasible designs")
+        front = arr[pareto_front(arr, maximize=[False, True])]
+        front = front[np.argsort(front[:, 0])]
+        ax.step(front[:, 0], front[:, 1], where="post", c="tab:red", lw=1.5, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def _strategy(args: argparse.Namespace, space: Any, objectives: tuple[tuple[str, str], ...]) -> Any:
+    from hwnas import strategy as st
+
+    n = args.budget_evals
+    if args.strategy == "random":
+        return st.RandomSearch(space, args.seed)
+    if args.strategy == "evolution":
+        return st.RegularizedEvolution(space, population=min(50, max(4, n // 3)), sample=min(10, max(2, n // 15)),
+                                       seed=args.seed)  # fmt: skip
+    if args.strategy == "rl":
+        return st.REINFORCE(space, seed=args.seed)
+    return st.NSGA2(space, objectives=objectives, population=min(20, max(4, n // 4)), seed=args.seed)
+
+
+def cmd_codesign(args: argparse.Namespace) -> int:
+    """Run (or resume) a codesign study in ``args.out``; see the module docstring."""
+    from hwnas.codesign import HardwareBudget, HardwareCost, JointSpace, load_design_space, parse_hw_budget, split_metrics
+    from hwnas.fileio import atomic_write_bytes
+    from hwnas.search_report import progress
+    from hwnas.search_setup import make_evaluator
+    from hwnas.space import get_space
+    from hwnas.study import Study, TrialState
+
+    if args.budget_evals < 1:
+        raise CLIError(f"--budget-evals must be a positive integer, got {args.budget_evals}")
+    try:
+        budget = HardwareBudget(parse_hw_budget("--area-budget-mm2", args.area_budget_mm2),
+                                parse_hw_budget("--power-budget-mw", args.power_budget_mw),
+                                parse_hw_budget("--latency-budget-ms", args.latency_budget_ms))  # fmt: skip
+        hw = load_design_space(args.hw_space) if args.hw_space else None
+        net = get_space(args.space)
+    except ValueError as exc:
+        raise CLIError(str(exc).splitlines()[0]) from None
+    objectives = parse_objectives(args.objective)
+    weights = parse_weights(args.weights) if args.weights else {}
+    if args.constraint == "soft" and not weights:
+        raise CLIError("--constraint soft needs --weights, e.g. accuracy=1,energy_uj=-0.01")
+    space = JointSpace(net, hw)
+    evaluator = make_evaluator(args, net)
+    cost = HardwareCost(net)
+    out = Path(args.out)
+    accuracy: dict[str, dict[str, Any]] = {}  # per network spec: evaluated once per study
+
+    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
+        net_arch, spec = space.split(arch)
+        metrics: dict[str, Any] = {"hw": spec.to_dict()}
+        why = budget.area_violation(spec)
+        if why is None:
+            metrics.update(cost.metrics(net_arch, spec))
+            why = "; ".join(budget.violations(metrics)) or None
+        if why is not None:
+            metrics["rejected_by"] = why
+            return metrics, None  # rejected before the accuracy evaluation
+        if net_arch.spec not in accuracy:
+            m = evaluator.evaluate(net_arch)
+            accuracy[net_arch.spec] = {"accuracy": m.accuracy, "accuracy_source": m.source,
+                                       "train_time_s": round(m.cost_s, 4)}  # fmt: skip
+        metrics.update(accuracy[net_arch.spec])
+        score = sum(w * float(metrics[k]) for k, w in weights.items()) if args.constraint == "soft" else metrics["accuracy"]
+        return metrics, float(score)
+
+    t0 = time.perf_counter()
+    with Study(out / "study.db", _strategy(args, space, objectives)) as study:
+        trials = study.trials()
+        for t in trials:  # a resumed study does not re-evaluate accuracies it already has
+            if t.state == TrialState.COMPLETE and "accuracy" in t.metrics:
+                accuracy.setdefault(space.split(space.parse(t.arch))[0].spec,
+                                    {k: t.metrics[k] for k in ("accuracy", "accuracy_source", "train_time_s") if k in t.metrics})
+        done = sum(t.state != TrialState.PENDING for t in trials)
+        best = study.optimize(evaluate, args.budget_evals, on_trial=None if args.json else progress(args.budget_evals, done))
+        trials = study.trials()
+    wall = time.perf_counter() - t0
+    result: dict[str, Any] = {
+        "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
+        "objectives": [list(o) for o in objectives], "weights": weights, "budgets": budget.as_dict(), "seed": args.seed,
+        "hw_space": args.hw_space or "default", "units": {"latency_ms": "ms", "energy_uj": "uJ", "energy_mj": "mJ",
+                                                          "area_mm2": "mm2", "power_mw": "mW", "edp_uj_ms": "uJ*ms"},
+        "best": None if best is None else split_metrics(space, best.arch, best.score, best.metrics),
+        "evaluations": sum(t.state == TrialState.COMPLETE and not t.metrics.get("duplicate") for t in trials),
+        "rejected": sum(t.state == TrialState.REJECTED and not t.metrics.get("duplicate") for t in trials),
+        "failed": sum(t.state == TrialState.FAILED for t in trials),
+        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, "error": t.error,
+                    **t.metrics} for t in trials],  # fmt: skip
+        "pareto_front": front_rows(trials),
+        "wall_s": round(wall, 3),
+    }
+    plot = codesign_plot(trials, out / "pareto.png", f"codesign {space.name} / {args.strategy} / {args.evaluator}")
+    result["plot"] = str(plot) if plot else None
+    atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
+    if best is None:
+        reasons = sorted({t.metrics.get("rejected_by", "").split(" ")[0] for t in trials if t.metrics.get("rejected_by")})
+        raise CLIError(f"no feasible design: none of {len(trials)} trials met the budgets {budget.as_dict()} "
+                       f"(violated: {', '.join(reasons) or 'none; all failed'}); relax a budget or widen --hw-space")
+    from hwnas.cli import emit
+
+    b = result["best"]
+    text = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
+            f"{wall:.1f} s): {b['arch']} on {b['hw_key']}\n  accuracy {b['accuracy']:.4g}, latency {b['latency_ms']:.4g} ms, "
+            f"energy {b['energy_uj']:.4g} uJ, area {b['area_mm2']:.4g} mm2, power {b['power_mw']:.4g} mW, "
+            f"EDP {b['edp_uj_ms']:.4g} uJ*ms\n  Pareto front: {len(result['pareto_front'])} designs; "
+            f"{out / 'result.json'}" + (f", {plot}" if plot else ""))  # fmt: skip
+    emit(result if args.json else None, args.json, text)
+    return 0
+
+
+def add_parser(sub: Any, default_db: str) -> None:
+    """Register ``hwnas codesign`` (``default_db`` is accepted for symmetry with ``search``; unused)."""
+    from hwnas.search_setup import ZERO_COST
+
+    q = sub.add_parser(
+        "codesign", help="joint network x accelerator search under area/power/latency budgets (resumable)",
+        description="Searches (network, accelerator) pairs through hw_space's analytical cost model. Trials are "
+        "stored in OUT/study.db: run the same command again to continue. Writes OUT/result.json and OUT/pareto.png.",
+    )  # fmt: skip
+    q.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="network search space (default nb201)")
+    q.add_argument("--hw-space", metavar="JSON", help="accelerator design space: a JSON/YAML mapping of field -> list of "
+                   "choices (pe_shapes [[r, c], ...], rf_bytes, gbuf_bytes, dataflows, dram_bw, noc_bw, clock_mhz, "
+                   "precision_bits); fields left out keep DesignSpace's defaults (default: all defaults)")  # fmt: skip
+    q.add_argument("--evaluator", choices=("tabular", "proxy", "train", "zero-cost"), default="tabular",
+                   help="accuracy source (tabular: NB201's published accuracies); evaluated once per network")
+    q.add_argument("--dataset", default=None, help="as for hwnas search")
+    q.add_argument("--objective", default="accuracy,latency,energy",
+                   help=f"metrics NSGA-II optimises, comma list of {', '.join(OBJECTIVES)} (default accuracy,latency,energy)")
+    q.add_argument("--area-budget-mm2", help="hard budget on accelerator area (mm^2)")
+    q.add_argument("--power-budget-mw", help="hard budget on average power (mW)")
+    q.add_argument("--latency-budget-ms", help="hard budget on latency per image (ms)")
+    q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
+                   help="scalar strategies: hard scores accuracy; soft scores --weights (budgets stay hard)")
+    q.add_argument("--weights", help=f"soft score as a weighted sum over {', '.join(WEIGHTABLE)}")
+    q.add_argument("--strategy", choices=STRATEGIES, default="nsga2", help="search strategy (default nsga2)")
+    q.add_argument("--budget-evals", type=int, default=200, help="number of trials, rejected ones included (default 200)")
+    q.add_argument("--seed", type=int, default=0)
+    t = q.add_argument_group("training (proxy, train, zero-cost)")
+    for flag, kind in (("--epochs", int), ("--subsample", float), ("--resolution", int), ("--channels", int), ("--cells", int)):
+        t.add_argument(flag, type=kind)
+    t.add_argument("--proxy", choices=ZERO_COST, default="synflow", help="zero-cost score (default synflow)")
+    t.add_argument("--train-device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    q.add_argument("--out", required=True, help="folder for study.db, result.json and pareto.png (same --out resumes)")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
+    q.set_defaults(func=cmd_codesign)
