@@ -66,6 +66,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     strategy = make_strategy(args, space, latency_of, budget)
     if budget is not None and args.constraint == "hard" and latency_of.cheap:
         strategy.prefilter = _prefilter(latency_of, budget)
+        if getattr(latency_of, "table", None) is None and hasattr(strategy, "order_checks"):
+            strategy.order_checks = True  # each unseen latency costs a graph export: check few
 
     def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
         lat = latency_of(arch)

@@ -13,8 +13,9 @@ next round starts when the queue is empty.
   architectures told so far and half random samples. When ``prefilter`` is set, candidates it
   refuses are skipped, so no trial is spent on them: it is asked in rank order until ``batch``
   candidates pass (so a costly prefilter such as a latency predictor runs on a handful per round,
-  not on the whole space), and by the random phase. It must be a pure function: its answers are
-  cached per architecture.
+  not on the whole space), and by the random phase; with ``order_checks`` a logistic model of its
+  answers so far moves the candidates it finds unlikely to pass to the end of that walk. It must be
+  a pure function: its answers are cached per architecture.
 * Acquisition: ``"its"`` (independent Thompson sampling: one draw from N(mean, std) per
   candidate) or ``"ucb"`` (mean + ``kappa`` · std).
 * Rejected or failed candidates (score None) are never asked again but carry no score to learn
@@ -107,6 +108,10 @@ class PredictorSearch(Strategy):
         self._cache: dict[str, bool] = {}
         self._cache_for: object = None
         self._mask: tuple[object, np.ndarray] | None = None
+        #: Set by the search when the prefilter is costly (a latency predictor): check candidates
+        #: the feasibility model finds unlikely last. Off, the walk follows the ranking exactly
+        #: (the model can be confidently wrong near the budget, where the best often sits).
+        self.order_checks = False
         self._all: tuple[list[str], dict[str, int], np.ndarray] | None = None
 
     # -- ask / tell --------------------------------------------------------------------------
@@ -246,7 +251,7 @@ class PredictorSearch(Strategy):
         else:
             acq = mean + std * self.rng.standard_normal(len(mean))
         order = np.argsort(-acq, kind="stable")
-        p_ok = self._feasibility(specs, feats)
+        p_ok = self._feasibility(specs, feats) if self.order_checks else None
         if p_ok is not None:  # check the likely-feasible first: a costly prefilter then runs a few times
             order = np.concatenate([order[p_ok[order] >= _UNLIKELY], order[p_ok[order] < _UNLIKELY]])
         picked: list[str] = []
