@@ -11,6 +11,8 @@ DEVICE ?= $(shell hostname)
 PREDICTOR ?= $(HWNAS_HOME)/predictor-$(DEVICE).json
 SEARCH_OUT ?= $(HWNAS_HOME)/search
 SEARCH_EVALS ?= 60
+CODESIGN_OUT ?= $(HWNAS_HOME)/codesign
+CODESIGN_EVALS ?= 60
 # the budget of the demo search: this percentile of the latencies just measured on this machine
 BUDGET_PCT ?= 30
 PYTEST_ARGS ?=
@@ -33,7 +35,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## run: profile NB201 candidates on this CPU, train a latency predictor on them, search under a
-## budget, export the best and re-measure the top 3 on this machine (predicted vs measured)
+## budget, export the best and re-measure the top 3 on this machine (predicted vs measured), then a
+## small network x accelerator codesign run on the analytical cost model (Pareto front + plot)
 run: install
 	$(BIN)/hwnas export --space nb201 --sample $(N_CANDIDATES) --seed $(SEED) --out $(CANDIDATES)
 	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB) --device-name $(DEVICE)
@@ -44,6 +47,8 @@ run: install
 		--latency-source predictor --predictor $(PREDICTOR) --device $(DEVICE) --models $(CANDIDATES) \
 		--latency-budget-ms "$$($(BIN)/hwnas db quantile --db $(DB) --device $(DEVICE) --q $(BUDGET_PCT))" \
 		--budget-evals $(SEARCH_EVALS) --seed $(SEED) --verify-top 3 --db $(DB) --out $(SEARCH_OUT)
+	$(BIN)/hwnas codesign --space nb201 --strategy nsga2 --evaluator tabular --budget-evals $(CODESIGN_EVALS) \
+		--area-budget-mm2 20 --seed $(SEED) --out $(CODESIGN_OUT)
 
 ## test: install with the dev extra and run the test suite
 test: install-dev
