@@ -43,6 +43,7 @@ run: install
 	$(BIN)/hwnas db summary --db $(DB)
 	test -f $(PREDICTOR) || $(BIN)/hwnas predictor train --kind gnn --db $(DB) --device $(DEVICE) \
 		--models $(CANDIDATES) --epochs 60 --out $(PREDICTOR)
+	rm -rf $(SEARCH_OUT) $(CODESIGN_OUT)  # a fresh demo each run (the budget follows the DB)
 	$(BIN)/hwnas search --space nb201 --strategy predictor --evaluator tabular \
 		--latency-source predictor --predictor $(PREDICTOR) --device $(DEVICE) --models $(CANDIDATES) \
 		--latency-budget-ms "$$($(BIN)/hwnas db quantile --db $(DB) --device $(DEVICE) --q $(BUDGET_PCT))" \

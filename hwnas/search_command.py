@@ -39,7 +39,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
     from hwnas.search_latency import make_source
     from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, verify_text, verify_top
-    from hwnas.search_setup import make_evaluator, make_strategy
+    from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
 
@@ -79,7 +79,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         return metrics, objective.score(metrics)
 
     t0 = time.perf_counter()
-    with Study(out / "study.db", strategy) as study:
+    settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
+                "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
+                "weights": weights, "seed": args.seed}  # fmt: skip
+    with Study(out / "study.db", strategy, settings) as study:
         done = sum(t.state != TrialState.PENDING for t in study.trials())
         show = None if args.json else progress(args.budget_evals, done)
         best = study.optimize(evaluate, args.budget_evals, on_trial=show)

@@ -62,9 +62,12 @@ class Study:
         path: the study file (created with its folder).
         strategy: the strategy; if the file holds a saved state of a strategy of the same name,
             it is restored (resume). A file of another strategy or space is refused.
+        settings: JSON-able settings that scores depend on (budget, evaluator, latency source...):
+            stored on creation; resuming with different ones is refused, naming them, since the
+            stored scores would no longer compare.
     """
 
-    def __init__(self, path: str | os.PathLike[str], strategy: Strategy) -> None:
+    def __init__(self, path: str | os.PathLike[str], strategy: Strategy, settings: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.strategy = strategy
@@ -77,6 +80,17 @@ class Study:
             self._db.execute("INSERT INTO meta VALUES ('ident', ?)", (json.dumps(ident),))
         elif json.loads(row[0]) != ident:
             raise ValueError(f"{self.path} holds a {json.loads(row[0])} study, not {ident}: use another --out")
+        if settings is not None:
+            wanted = json.loads(json.dumps(settings, sort_keys=True))
+            row = self._db.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('settings', ?)", (json.dumps(wanted, sort_keys=True),))
+            elif json.loads(row[0]) != wanted:
+                old = json.loads(row[0])
+                diff = sorted(k for k in set(old) | set(wanted) if old.get(k) != wanted.get(k))
+                self._db.close()
+                raise ValueError(f"{self.path} was started with other settings ({', '.join(diff)}): "
+                                 "run it with the same ones to resume, or use another --out")  # fmt: skip
         state = self._db.execute("SELECT value FROM meta WHERE key='strategy_state'").fetchone()
         if state is not None:
             strategy.load_state_dict(json.loads(state[0]))

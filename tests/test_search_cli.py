@@ -61,3 +61,11 @@ def test_malformed_input_refused(db, tmp_path, capsys, extra, msg) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2 and msg in err and err.count("\n") == 1
     assert not (tmp_path / "x" / "result.json").exists()
+
+
+def test_resume_with_other_settings_is_refused(db, tmp_path, capsys) -> None:
+    base = ["search", "--db", str(db), "--device", "toy", "--budget-evals", "5", "--out", str(tmp_path / "r")]
+    code, _, err = run(capsys, *base, "--latency-budget-ms", "5")
+    assert code == 0, err
+    code, _, err = run(capsys, *base, "--latency-budget-ms", "7")
+    assert code == 2 and "other settings (budget_ms)" in err and err.count("\n") == 1
