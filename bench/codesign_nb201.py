@@ -107,10 +107,10 @@ class HwOnly(SearchSpace):
         return Arch(self.name, hw_key(self.hw.decode(vector)))
 
     def input_shape(self, arch: Arch) -> tuple[int, int, int, int]:
-        raise NotImplementedError
+        raise ValueError("an accelerator design has no network input")
 
     def to_torch(self, arch: Arch, num_classes: int | None = None) -> Any:
-        raise NotImplementedError
+        raise ValueError("an accelerator design has no network to build")
 
 
 def _run(strategy: Any, n: int, evaluate: Any) -> list[tuple[Arch, dict[str, Any]]]:
