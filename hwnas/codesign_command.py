@@ -129,7 +129,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     """Run (or resume) a codesign study in ``args.out``; see the module docstring."""
     from hwnas.codesign import HardwareBudget, HardwareCost, JointSpace, load_design_space, parse_hw_budget, split_metrics
     from hwnas.fileio import atomic_write_bytes
-    from hwnas.search_report import progress
+    from hwnas.search_report import progress, trial_summary
     from hwnas.search_setup import make_evaluator
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
@@ -189,11 +189,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
         "hw_space": args.hw_space or "default", "units": {"latency_ms": "ms", "energy_uj": "uJ", "energy_mj": "mJ",
                                                           "area_mm2": "mm2", "power_mw": "mW", "edp_uj_ms": "uJ*ms"},
         "best": None if best is None else split_metrics(space, best.arch, best.score, best.metrics),
-        "evaluations": sum(t.state == TrialState.COMPLETE and not t.metrics.get("duplicate") for t in trials),
-        "rejected": sum(t.state == TrialState.REJECTED and not t.metrics.get("duplicate") for t in trials),
-        "failed": sum(t.state == TrialState.FAILED for t in trials),
-        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, "error": t.error,
-                    **t.metrics} for t in trials],  # fmt: skip
+        **trial_summary(trials),
         "pareto_front": front_rows(trials),
         "wall_s": round(wall, 3),
     }

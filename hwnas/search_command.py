@@ -38,7 +38,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
     from hwnas.search_latency import make_source
-    from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, verify_text, verify_top
+    from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, trial_summary, verify_text, verify_top
     from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
@@ -92,11 +92,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
         "latency_source": latency_of.label, "latency_budget_ms": budget, "weights": weights, "seed": args.seed,
         "best": None if best is None else {"arch": best.arch, "score": best.score, **best.metrics},
-        "evaluations": sum(t.state == TrialState.COMPLETE and not t.metrics.get("duplicate") for t in trials),
-        "rejected": sum(t.state == TrialState.REJECTED and not t.metrics.get("duplicate") for t in trials),
-        "failed": sum(t.state == TrialState.FAILED for t in trials),
-        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, "error": t.error,
-                    **t.metrics} for t in trials],  # fmt: skip
+        **trial_summary(trials),
         "pareto_front": front_of(trials),
         "wall_s": round(wall, 3),
     }

@@ -40,6 +40,18 @@ def progress(total: int, done: int = 0, stream: Any = None) -> Callable[[Trial],
     return show
 
 
+def trial_summary(trials: Sequence[Trial]) -> dict[str, Any]:
+    """The result-file fields every study shares: counts of evaluated (duplicates not counted),
+    rejected and failed trials, and every trial with its metrics."""
+    return {
+        "evaluations": sum(t.state == TrialState.COMPLETE and not t.metrics.get("duplicate") for t in trials),
+        "rejected": sum(t.state == TrialState.REJECTED and not t.metrics.get("duplicate") for t in trials),
+        "failed": sum(t.state == TrialState.FAILED for t in trials),
+        "trials": [{"number": t.number, "arch": t.arch, "state": t.state.value, "score": t.score, "error": t.error,
+                    **t.metrics} for t in trials],  # fmt: skip
+    }
+
+
 def ranked(trials: Sequence[Trial]) -> list[Trial]:
     """Complete trials, best score first, one per architecture."""
     seen: set[str] = set()
