@@ -22,6 +22,7 @@ from hw_space.systolic import (
 )
 from hw_space.workload import (
     CSV_HEADER,
+    MEMORY_KINDS,
     Layer,
     layers_from_onnx,
     mobilenet,
@@ -31,7 +32,7 @@ from hw_space.workload import (
 )
 
 __all__ = [
-    "CSV_HEADER", "DATAFLOWS", "PRECISIONS", "SYSTOLIC_DATAFLOWS", "AcceleratorSpec", "DesignSpace",
+    "CSV_HEADER", "DATAFLOWS", "MEMORY_KINDS", "PRECISIONS", "SYSTOLIC_DATAFLOWS", "AcceleratorSpec", "DesignSpace",
     "Layer", "compute_cycles", "compute_utilization", "gemm_dims", "layer_arrays",
     "layers_from_onnx", "mapping_efficiency", "mobilenet", "overall_utilization",
     "read_topology_csv", "resnet18", "write_topology_csv",

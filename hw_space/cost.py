@@ -27,6 +27,13 @@ Memory traffic, in words of ``precision_bits`` (partial sums too), per level:
 * **RF**: accesses per MAC: WS 1 (weight), IS 1 (ifmap), OS 2 (psum read + write), RS 4 (weight,
   ifmap, psum read + write; ISCA 2016 Sec. V).
 
+Memory-bound steps (``pool``/``eltwise`` layers, :mod:`hw_space.workload`) run on a vector unit
+beside the array, one lane per array column: ``ops / cols`` compute cycles (``ops`` = outputs x
+window for a pool, outputs x (inputs - 1), at least outputs, for an element-wise op); they read
+their inputs from DRAM through the global buffer and write their output back (DRAM words = NoC
+words = inputs + output), no RF, no MACs (``macs`` 0); their ALU ops are charged at the MAC energy
+(an upper bound: an add or compare costs less than a multiply-add).
+
 Latency: ``total_cycles = max(compute, dram_bytes / dram_bw, noc_bytes / noc_bw)`` (perfect
 double buffering: the slowest stage bounds); ``latency_ms = total_cycles / clock``.
 Energy (µJ): ``Σ accesses × energy per access`` (DRAM: each word once at DRAM; global buffer:
@@ -54,6 +61,7 @@ from hw_space.energy import EnergyTable
 from hw_space.rowstationary import rs_mapping
 from hw_space.spec import AcceleratorSpec
 from hw_space.systolic import LayersLike, compute_cycles, gemm_dims, layer_arrays
+from hw_space.workload import MEMORY_KINDS
 
 RF_ACCESSES_PER_MAC = {"ws": 1, "is": 1, "os": 2, "rs": 4}
 ENERGY_PARTS = ("dram", "gbuf", "noc", "rf", "mac", "leak")
@@ -67,6 +75,12 @@ def _names(layers: LayersLike, n: int) -> list[str]:
     if isinstance(layers, Mapping):
         return [str(x) for x in layers.get("name", [f"layer{i}" for i in range(n)])]
     return [layer.name for layer in layers]
+
+
+def _column(layers: LayersLike, field: str, default: Any, n: int) -> np.ndarray:
+    if isinstance(layers, Mapping):
+        return np.asarray(layers.get(field, [default] * n))
+    return np.asarray([getattr(layer, field) for layer in layers])
 
 
 class CostModel:
@@ -118,10 +132,11 @@ class CostModel:
         f_cols = _cdiv(win - big_s + a["stride"], a["stride"])
         ch = a["channels"] // g
         macs = g * nb * px * k * nf
+        mem = np.isin(_column(layers, "kind", "conv", len(names)), MEMORY_KINDS)
 
         # validation: the smallest tile of any schedule
         tile = (big_s + win + f_cols) * wb
-        bad = np.nonzero(tile > s.gbuf_bytes)[0]
+        bad = np.nonzero((tile > s.gbuf_bytes) & ~mem)[0]
         if bad.size:
             i = int(bad[0])
             raise ValueError(f"gbuf_bytes ({s.gbuf_bytes}) is smaller than one minimal tile of layer "
@@ -172,6 +187,22 @@ class CostModel:
         fits = (w_g + i_g + o_g) <= cap
         dram = g * np.where(fits, w_g + i_g + o_g, cands.min(axis=0))
 
+        # ---- memory-bound steps: stream inputs in and the output out, on a cols-lane vector unit
+        if mem.any():
+            n_in = _column(layers, "inputs", 1, len(names)).astype(np.int64)
+            is_pool = _column(layers, "kind", "conv", len(names)) == "pool"
+            out_el = nb * a["channels"] * px
+            stream = nb * n_in * a["channels"] * hin * win + out_el
+            ops = np.where(is_pool, out_el * big_r * big_s, out_el * np.maximum(n_in - 1, 1))
+            comp = np.where(mem, _cdiv(ops, s.cols), comp)
+            noc = np.where(mem, stream, noc)
+            dram = np.where(mem, stream, dram)
+            hops = np.where(mem, 0, hops)
+            vec_ops = np.where(mem, ops, 0)
+            macs = np.where(mem, 0, macs)
+        else:
+            vec_ops = np.zeros_like(macs)
+
         dram_bytes = dram * wb
         noc_bytes = noc * wb
         dram_cyc = np.ceil(dram_bytes / s.dram_bw).astype(np.int64)
@@ -182,21 +213,21 @@ class CostModel:
         # ---- energy (pJ -> uJ)
         bits = s.precision_bits
         gbuf_acc = dram + noc
-        rf_acc = RF_ACCESSES_PER_MAC[df] * macs
+        rf_acc = RF_ACCESSES_PER_MAC[df] * macs  # 0 for memory-bound steps
         area = self.area_mm2()["total"]
         parts = {
             "dram": dram * en.access_pj("dram", bits) * 1e-6,
             "gbuf": gbuf_acc * en.access_pj("gbuf", bits) * 1e-6,
             "noc": (noc + hops) * en.access_pj("noc", bits) * 1e-6,
             "rf": rf_acc * en.access_pj("rf", bits) * 1e-6,
-            "mac": macs * en.mac_pj(bits) * 1e-6,
+            "mac": (macs + vec_ops) * en.mac_pj(bits) * 1e-6,
             "leak": en.leak_mw_per_mm2 * area * latency_ms,  # mW x ms = uJ
         }
         energy = sum(parts.values())
         out: dict[str, Any] = {
             "name": names, "macs": macs.astype(np.int64), "compute_cycles": comp.astype(np.int64),
             "dram_cycles": dram_cyc, "noc_cycles": noc_cyc, "total_cycles": total.astype(np.int64),
-            "latency_ms": latency_ms, "utilization": macs / (total * s.num_pes),
+            "latency_ms": latency_ms, "utilization": macs / np.maximum(total * s.num_pes, 1),
             "dram_bytes": dram_bytes.astype(np.int64), "noc_bytes": noc_bytes.astype(np.int64),
             "gbuf_accesses": gbuf_acc.astype(np.int64), "array_hops": hops.astype(np.int64),
             "rf_accesses": rf_acc.astype(np.int64),

@@ -1,11 +1,18 @@
 """Layer workloads in SCALE-Sim terms: the ``Layer`` record, topology CSV I/O and ONNX extraction.
 
 A :class:`Layer` is one convolution or GEMM as SCALE-Sim sees it (no padding: pass the padded input
-size), plus ``groups``: the layer is ``groups`` independent, identical sub-problems, each with
+size), or a memory-bound step (``kind`` ``pool`` or ``eltwise``, see below), plus ``groups``: the layer is ``groups`` independent, identical sub-problems, each with
 ``channels / groups`` input channels and ``num_filter / groups`` filters (a depthwise conv has
 ``groups == channels``; a batched GEMM has ``groups == batch``). A GEMM ``(M x K) @ (K x N)`` is
 stored the way SCALE-Sim's ``topology_utils.load_arrays_gemm`` maps it: IFMAP ``M x K``, filter
 ``1 x K``, 1 channel, ``N`` filters, stride 1.
+
+Memory-bound steps run beside the array, not on it; they are stored in the same record, shaped like
+a depthwise layer (``groups == channels == num_filter``): ``pool`` (max/average/global pooling: the
+window is the filter, e.g. a global pool of a 7x7 map has a 7x7 filter) and ``eltwise`` (a binary
+element-wise op such as a residual ``Add``: filter 1x1, ``inputs`` = the number of full-size
+tensors it reads; a constant or broadcast operand does not count). SCALE-Sim has no such layers:
+the topology CSV writer leaves them out.
 
 Reference topologies (from SCALE-Sim's own files, see :func:`resnet18` and :func:`mobilenet`) are
 shipped as Python data. ``onnx`` is imported lazily inside :func:`layers_from_onnx` only.
@@ -21,11 +28,13 @@ from typing import Any
 
 from hw_space.spec import _atomic_write
 
-KINDS = ("conv", "gemm")
+KINDS = ("conv", "gemm", "pool", "eltwise")
+#: Kinds that run beside the array, bound by memory traffic.
+MEMORY_KINDS = ("pool", "eltwise")
 CSV_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
               "Channels", "Num Filter", "Strides")
 _INT_FIELDS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filter", "stride",
-               "groups")
+               "groups", "inputs")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class Layer:
     stride: int = 1
     groups: int = 1
     kind: str = "conv"
+    inputs: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or "," in self.name:
@@ -55,6 +65,11 @@ class Layer:
         if self.filter_h > self.ifmap_h or self.filter_w > self.ifmap_w:
             raise ValueError(f"layer {self.name}: filter {self.filter_h}x{self.filter_w} is larger than "
                              f"the ifmap {self.ifmap_h}x{self.ifmap_w}")
+        if self.kind in MEMORY_KINDS and not self.groups == self.channels == self.num_filter:
+            raise ValueError(f"layer {self.name}: a {self.kind} step needs groups == channels == num_filter, "
+                             f"got {self.groups}, {self.channels}, {self.num_filter}")
+        if self.inputs > 1 and self.kind != "eltwise":
+            raise ValueError(f"layer {self.name}: only eltwise steps read several inputs, got inputs={self.inputs}")
         if self.channels % self.groups or self.num_filter % self.groups:
             raise ValueError(f"layer {self.name}: channels ({self.channels}) and num_filter "
                              f"({self.num_filter}) must be divisible by groups ({self.groups})")
@@ -64,6 +79,21 @@ class Layer:
         """``batch`` independent GEMMs ``(m x k) @ (k x n)`` in SCALE-Sim's GEMM-as-conv form."""
         return cls(name, ifmap_h=m, ifmap_w=k, filter_h=1, filter_w=k, channels=batch,
                    num_filter=n * batch, stride=1, groups=batch, kind="gemm")
+
+    @classmethod
+    def pool(cls, name: str, h: int, w: int, kernel_h: int, kernel_w: int, channels: int, stride: int = 1) -> Layer:
+        """A pooling step over a (padded) ``h x w`` map of ``channels`` channels."""
+        return cls(name, h, w, kernel_h, kernel_w, channels, channels, stride, groups=channels, kind="pool")
+
+    @classmethod
+    def eltwise(cls, name: str, h: int, w: int, channels: int, inputs: int = 2) -> Layer:
+        """An element-wise step reading ``inputs`` tensors of ``channels x h x w`` and writing one."""
+        return cls(name, h, w, 1, 1, channels, channels, 1, groups=channels, kind="eltwise", inputs=inputs)
+
+    @property
+    def memory_bound(self) -> bool:
+        """Whether this is a pooling/element-wise step rather than an array workload."""
+        return self.kind in MEMORY_KINDS
 
     @property
     def ofmap_h(self) -> int:
@@ -97,7 +127,9 @@ class Layer:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of the whole layer."""
+        """Multiply-accumulates of the whole layer (0 for a memory-bound step)."""
+        if self.memory_bound:
+            return 0
         return self.groups * self.ofmap_px * self.window * self.filters_per_group
 
 
@@ -114,11 +146,13 @@ def write_topology_csv(path: str | os.PathLike[str], layers: Iterable[Layer],
     expands it: a name containing ``DP`` (``_DP`` is appended if absent), all channels and the
     per-group filter count. Other grouped layers have no SCALE-Sim form: they raise ``ValueError``
     unless ``expand_groups`` writes one row per group (``<name>_g<i>``). GEMM layers are written in
-    their conv form. A non-depthwise layer whose name contains ``DP`` raises (SCALE-Sim would
+    their conv form. Memory-bound steps (``pool``, ``eltwise``) are left out. A non-depthwise layer whose name contains ``DP`` raises (SCALE-Sim would
     expand it).
     """
     lines = [", ".join(CSV_HEADER) + ","]
     for layer in layers:
+        if layer.memory_bound:
+            continue
         rows: list[tuple[str, int]] = []  # (name, channels) with filters per group
         depthwise = layer.groups > 1 and layer.groups == layer.channels and layer.kind == "conv"
         if "DP" in layer.name and not depthwise:
@@ -196,8 +230,10 @@ def _is_int(text: str) -> bool:
 # ----------------------------------------------------------------------------- ONNX
 
 
-def layers_from_onnx(model: str | os.PathLike[str] | Any, include_padding: bool = True) -> list[Layer]:
-    """Conv (incl. grouped/depthwise), Gemm and MatMul workloads of an ONNX model, in graph order.
+def layers_from_onnx(model: str | os.PathLike[str] | Any, include_padding: bool = True,
+                     memory_steps: bool = True) -> list[Layer]:
+    """Conv (incl. grouped/depthwise), Gemm and MatMul workloads of an ONNX model, in graph order,
+    and (``memory_steps``) its pooling and binary element-wise steps.
 
     Shapes come from ``onnx.shape_inference``; unknown (symbolic) dims count as 1, so a dynamic
     batch gives per-sample workloads. Conv: with ``include_padding`` the IFMAP size is the padded
@@ -206,7 +242,12 @@ def layers_from_onnx(model: str | os.PathLike[str] | Any, include_padding: bool 
     (the convention of SCALE-Sim's topology files). Strides must be equal in both directions and
     dilation 1. Gemm honours ``transA``/``transB``. MatMul with a 2-D right operand folds the
     left operand's leading dims into M; with both operands batched it becomes ``batch`` GEMMs.
-    Pooling and element-wise ops are not returned (memory-bound steps, not modelled here).
+    Memory-bound steps: ``MaxPool``/``AveragePool`` (padded like a conv), ``GlobalAveragePool``/
+    ``GlobalMaxPool`` (the window is the whole map) as ``pool``; ``Add``/``Sub``/``Mul``/``Div``/``Sum``
+    as ``eltwise`` reading the inputs that are full-size graph tensors (initializers, ``Constant``
+    outputs and broadcast operands are not traffic). Unary element-wise ops (``Relu``, ``Clip``,
+    ``BatchNormalization``, ...) are taken as fused into the producing layer's output stage, as
+    accelerators do, and are not returned.
 
     Args:
         model: path to an ``.onnx`` file or an ``onnx.ModelProto``.
@@ -236,11 +277,16 @@ def layers_from_onnx(model: str | os.PathLike[str] | Any, include_padding: bool 
             raise ValueError(f"ONNX node {node.name or node.op_type}: no shape for input {name!r}")
         return shapes[name]
 
+    constants = {init.name for init in graph.initializer}
     layers: list[Layer] = []
     for i, node in enumerate(graph.node):
         lname = (node.name or f"{node.op_type}_{i}").replace(",", "_")
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "Conv":
+        if node.op_type == "Constant":
+            constants.update(node.output)
+        elif memory_steps and node.op_type in _POOLS + _ELTWISE:
+            layers.append(_memory_step(node, lname, attrs, shapes, constants, include_padding))
+        elif node.op_type == "Conv":
             x, w = shape(node, 0), shape(node, 1)
             if len(x) != 4:
                 raise ValueError(f"ONNX node {lname}: only 2-D convs are supported, input shape {x}")
@@ -291,6 +337,58 @@ def layers_from_onnx(model: str | os.PathLike[str] | Any, include_padding: bool 
                     batch *= max(da, db)
                 layers.append(Layer.gemm(lname, a[-2], n, k, batch=batch))
     return layers
+
+
+_POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
+_ELTWISE = ("Add", "Sub", "Mul", "Div", "Sum")
+
+
+def _chw(shape: list[int]) -> tuple[int, int, int]:
+    """(channels, h, w) of a per-sample tensor shape ``[N, C, ...]`` (trailing dims folded into h)."""
+    if len(shape) < 2:
+        return 1, 1, max(int(shape[0]) if shape else 1, 1)
+    c = int(shape[1])
+    h = 1
+    for d in shape[2:-1]:
+        h *= int(d)
+    w = int(shape[-1]) if len(shape) > 2 else 1
+    return c, h, w
+
+
+def _memory_step(node: Any, lname: str, attrs: dict[str, Any], shapes: dict[str, list[int]],
+                 constants: set[str], include_padding: bool) -> Layer:
+    """The ``pool``/``eltwise`` :class:`Layer` of one ONNX node (see :func:`layers_from_onnx`)."""
+    out = shapes.get(node.output[0])
+    if node.op_type in _POOLS:
+        x = shapes.get(node.input[0])
+        if x is None or len(x) != 4:
+            raise ValueError(f"ONNX node {lname}: pooling needs a 4-D input with a known shape, got {x}")
+        c, h, w = x[1], x[2], x[3]
+        if node.op_type.startswith("Global"):
+            return Layer.pool(lname, h, w, h, w, c, stride=1)
+        kh, kw = (list(attrs.get("kernel_shape", [1, 1])) + [1])[:2]
+        strides = list(attrs.get("strides", [1, 1]))
+        if strides[0] != strides[1]:
+            raise ValueError(f"ONNX node {lname}: strides {strides} differ; one stride is supported")
+        st = int(strides[0])
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID") and out is not None:
+            ph, pw = max((out[2] - 1) * st + kh - h, 0), max((out[3] - 1) * st + kw - w, 0)
+            pads = [ph // 2, pw // 2, ph - ph // 2, pw - pw // 2]
+        if include_padding:
+            h = ((h + pads[0] + pads[2] - kh) // st) * st + kh
+            w = ((w + pads[1] + pads[3] - kw) // st) * st + kw
+        return Layer.pool(lname, max(h, kh), max(w, kw), kh, kw, c, stride=st)
+    if out is None:
+        raise ValueError(f"ONNX node {lname}: no inferred output shape for an element-wise op")
+    c, h, w = _chw(out)
+    size = c * h * w
+    inputs = 0
+    for name in node.input:
+        if name and name not in constants and name in shapes:
+            ic, ih, iw = _chw(shapes[name])
+            inputs += int(ic * ih * iw == size)
+    return Layer.eltwise(lname, h, w, c, inputs=max(inputs, 1))
 
 
 # ----------------------------------------------------------------------------- reference topologies

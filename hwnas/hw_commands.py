@@ -71,7 +71,7 @@ def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
     rows = []
     for i, name in enumerate(d["name"]):
         rows.append({
-            "name": name, "macs": int(d["macs"][i]), "compute_cycles": int(d["compute_cycles"][i]),
+            "name": name, "kind": layers[i].kind, "macs": int(d["macs"][i]), "compute_cycles": int(d["compute_cycles"][i]),
             "total_cycles": int(d["total_cycles"][i]), "latency_ms": float(d["latency_ms"][i]),
             "energy_uj": float(d["energy_uj"][i]), "utilization": float(d["utilization"][i]),
             "dram_bytes": int(d["dram_bytes"][i]), "power_mw": float(d["power_mw"][i]),
@@ -83,13 +83,14 @@ def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
 def format_cost(report: dict[str, Any]) -> str:
     """Human-readable per-layer table and network totals."""
     s, n = report["spec"], report["network"]
-    head = (f"{'layer':<16} {'compute cyc':>12} {'total cyc':>12} {'latency ms':>11} {'energy uJ':>11} "
+    head = (f"{'layer':<22} {'kind':<7} {'compute cyc':>12} {'total cyc':>12} {'latency ms':>11} {'energy uJ':>11} "
             f"{'util':>6}")
     lines = [f"{s['rows']}x{s['cols']} {s['dataflow'].upper()}, RF {s['rf_bytes']} B/PE, buffer "
              f"{s['gbuf_bytes'] / 1024:g} KB, DRAM {s['dram_bw']:g} B/cyc, NoC {s['noc_bw']:g} B/cyc, "
              f"{s['clock_mhz']:g} MHz, {s['precision_bits']}-bit; batch {n['batch']}", head, "-" * len(head)]
     for r in report["layers"]:
-        lines.append(f"{r['name'][:16]:<16} {r['compute_cycles']:>12,} {r['total_cycles']:>12,} "
+        name = r["name"] if len(r["name"]) <= 22 else "…" + r["name"][-21:]
+        lines.append(f"{name:<22} {r['kind']:<7} {r['compute_cycles']:>12,} {r['total_cycles']:>12,} "
                      f"{r['latency_ms']:>11.4f} {r['energy_uj']:>11.2f} {r['utilization']:>6.1%}")
     br = ", ".join(f"{k} {v:.1f}" for k, v in n["energy_breakdown_uj"].items())
     lines += ["-" * len(head),
