@@ -48,8 +48,9 @@ run: install
 		--latency-source predictor --predictor $(PREDICTOR) --device $(DEVICE) --models $(CANDIDATES) \
 		--latency-budget-ms "$$($(BIN)/hwnas db quantile --db $(DB) --device $(DEVICE) --q $(BUDGET_PCT))" \
 		--budget-evals $(SEARCH_EVALS) --seed $(SEED) --verify-top 3 --db $(DB) --out $(SEARCH_OUT)
-	$(BIN)/hwnas codesign --space nb201 --strategy nsga2 --evaluator tabular --budget-evals $(CODESIGN_EVALS) \
-		--area-budget-mm2 20 --seed $(SEED) --out $(CODESIGN_OUT)
+	$(BIN)/hwnas codesign --space nb201 --mode nested --strategy nsga2 --evaluator tabular \
+		--objective accuracy,edp --budget-evals $(CODESIGN_EVALS) --area-budget-mm2 10 --power-budget-mw 600 \
+		--seed $(SEED) --out $(CODESIGN_OUT)
 
 ## test: install with the dev extra and run the test suite
 test: install-dev

@@ -1,116 +1,81 @@
 """Joint network x accelerator search vs the sequential baseline on NB201 (tabular CIFAR-10 accuracy,
-hw_space's analytical cost model), at the same evaluation budget.
+hw_space's analytical cost model, memory-bound steps included), at equal numbers of accuracy
+evaluations (the costly part of codesign; the cost model is not counted).
 
-* joint: NSGA-II over :class:`hwnas.codesign.JointSpace` on (accuracy max, EDP min), ``N`` trials;
-* sequential: (1) NSGA-II over the network alone on (accuracy max, latency on a fixed mid-size
-  reference accelerator min), ``N/2`` trials; the network kept is the fastest on the reference with
-  accuracy >= the target (else the most accurate); (2) aging evolution over the accelerator alone for
-  that network, minimising EDP, ``N/2`` trials.
+Every method searches for the lowest-EDP design whose accuracy reaches ``--target``, within the area
+(and optional power) budget, with the same strategy: aging evolution (population 20, sample 5)
+scoring ``-log cost`` above the target and ``accuracy - 1000`` below it.
 
-Reported per seed: the sequential design's accuracy and EDP, the joint search's lowest EDP among
-designs with accuracy >= the target and among designs at least as accurate as the sequential one,
-and the ratio (sequential / joint; > 1 means the joint search wins). Optional ``--area-budget-mm2``
-applies to both. NB201 layer lists are assembled from two real ONNX exports (all-conv3x3,
-all-conv1x1) and checked against full exports of random cells at start-up (so the bench runs in
-seconds instead of one export per network).
+* ``seq-<proxy>`` (the sequential baseline): search the network alone, ``N`` networks, minimising a
+  latency proxy: ``flops`` (MACs), ``ref`` (the cost model's latency on a fixed mid-size reference
+  accelerator, 16x16 WS, 256 KB, 800 MHz), ``pixel3`` (the phone's published latency from the shared
+  NB201 tables, when present); then size the accelerator for the network kept (the lowest proxy at
+  accuracy >= target) with :func:`hwnas.codesign.sizing.size_accelerator`.
+* ``nested`` (joint): the same search over networks, each scored by the EDP of the accelerator
+  sized for it by the same sizing search (``hwnas codesign --mode nested``).
+* ``flat-evolution`` / ``flat-nsga2`` (joint): the strategy over (network, accelerator) pairs of
+  :class:`~hwnas.codesign.JointSpace`, ``N`` trials (``hwnas codesign --mode joint``); NSGA-II on
+  (accuracy max, EDP min).
 
-Run: ``.venv/bin/python bench/codesign_nb201.py [--budget 200] [--seeds 0 1 2] [--target 93.0]``
+Printed per method: the median over seeds of the lowest EDP at accuracy >= target, the geometric
+mean over seeds of (method EDP / nested EDP) (> 1: the nested joint search is better), and per-seed
+win/tie/loss counts against nested. NB201 layer lists come from real ONNX exports, cached in
+``.hwnas/bench-cache/`` (an export takes ~0.2 s; the first run exports a few hundred networks).
+
+Run: ``.venv/bin/python bench/codesign_nb201.py [--budget 100] [--seeds 0 1 2 3 4 5 6 7 8 9]
+[--target 93.0] [--area-budget-mm2 10] [--power-budget-mw P]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from hw_space import AcceleratorSpec, DesignSpace, Layer
-from hwnas.codesign import HardwareCost, JointSpace, hw_key, parse_hw_key
+from hwnas.codesign import HardwareCost, JointSpace
 from hwnas.evaluate.tabular import NB201Tabular
 from hwnas.space import NB201Space
-from hwnas.space.base import Arch, SearchSpace
-from hwnas.space.nb201 import OPS as _OPS
+from hwnas.space.base import Arch
 from hwnas.strategy import NSGA2, RegularizedEvolution
 
 REFERENCE = AcceleratorSpec(rows=16, cols=16, rf_bytes=64, gbuf_bytes=256 * 1024, dataflow="ws", dram_bw=16.0,
                             noc_bw=64.0, clock_mhz=800.0, precision_bits=8)  # fmt: skip
-CONV = {"nor_conv_3x3": 3, "nor_conv_1x1": 1}
+CACHE = Path(".hwnas/bench-cache/nb201-layers.json")
 
 
 class NB201Layers:
-    """Layers of any NB201 net from two exports: per (cell, edge) conv layers plus the fixed ones."""
+    """Layers of NB201 nets from real exports, cached on disk across runs (an export takes ~0.2 s)."""
 
-    def __init__(self, space: NB201Space, cost: HardwareCost) -> None:
-        self.space, self.cost = space, cost
-        self.edge: dict[str, dict[tuple[str, str], Layer]] = {}
-        fixed: list[Layer] = []
-        for op in CONV:
-            arch = space.decode([_OPS.index(op)] * len(space.cardinalities))
-            fixed = []
-            for layer in cost.layers(arch):
-                parts = layer.name.split("/")
-                edge = [p for p in parts if p.startswith("edge_ops.") and p.count(".") == 1]
-                cell = [p for p in parts if p.startswith("cells.")]
-                if edge and cell:
-                    self.edge.setdefault(op, {})[(cell[0], edge[0])] = layer
-                else:
-                    fixed.append(layer)
-        self.fixed = fixed
+    def __init__(self, space: NB201Space, cost: HardwareCost, path: Path = CACHE) -> None:
+        self.space, self.cost, self.path = space, cost, path
+        self.data: dict[str, list[dict[str, Any]]] = json.loads(path.read_text()) if path.is_file() else {}
+        self.dirty = 0
 
     def layers(self, arch: Arch) -> list[Layer]:
-        ops = [_OPS[i] for i in self.space.encode(arch)]
-        out = list(self.fixed)
-        for (cell, edge), _ in self.edge["nor_conv_3x3"].items():
-            op = ops[int(edge.split(".")[1])]
-            if op in CONV:
-                out.append(self.edge[op][(cell, edge)])
-        return out
+        if arch.spec not in self.data:
+            self.data[arch.spec] = [dataclasses.asdict(layer) for layer in self.cost.layers(arch)]
+            self.dirty += 1
+            if self.dirty >= 50:
+                self.save()
+        return [Layer(**d) for d in self.data[arch.spec]]
 
     def seed(self, arch: Arch) -> None:
         self.cost.set_layers(arch, self.layers(arch))
 
-
-def _key(layers: Sequence[Layer]) -> list[tuple[Any, ...]]:
-    return sorted((l.ifmap_h, l.ifmap_w, l.filter_h, l.channels, l.num_filter, l.stride, l.kind) for l in layers)
-
-
-class HwOnly(SearchSpace):
-    """The accelerator design space as a SearchSpace (for stage 2 of the baseline)."""
-
-    name = "hw"
-
-    def __init__(self, hw: DesignSpace) -> None:
-        self.hw = hw
-
-    @property
-    def size(self) -> int:
-        return self.hw.size
-
-    @property
-    def cardinalities(self) -> tuple[int, ...]:
-        return self.hw.cardinalities
-
-    def parse(self, text: str) -> Arch:
-        return Arch(self.name, hw_key(parse_hw_key(text)))
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return Arch(self.name, hw_key(self.hw.sample(rng)))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        return Arch(self.name, hw_key(self.hw.mutate(parse_hw_key(arch.spec), rng)))
-
-    def encode(self, arch: Arch) -> np.ndarray:
-        return self.hw.encode(parse_hw_key(arch.spec))
-
-    def decode(self, vector: Any) -> Arch:
-        return Arch(self.name, hw_key(self.hw.decode(vector)))
-
-    def input_shape(self, arch: Arch) -> tuple[int, int, int, int]:
-        raise ValueError("an accelerator design has no network input")
-
-    def to_torch(self, arch: Arch, num_classes: int | None = None) -> Any:
-        raise ValueError("an accelerator design has no network to build")
+    def save(self) -> None:
+        if self.dirty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data))
+            os.replace(tmp, self.path)
+            self.dirty = 0
 
 
 def _run(strategy: Any, n: int, evaluate: Any) -> list[tuple[Arch, dict[str, Any]]]:
@@ -127,87 +92,112 @@ def _run(strategy: Any, n: int, evaluate: Any) -> list[tuple[Arch, dict[str, Any
     return out
 
 
+TABLE = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "nb201" / "latency_ms.csv"
+
+
+def _floor(target: float) -> Any:
+    """Score: ``-log cost`` at accuracy >= target, else ``accuracy - 1000`` (climb to the target first)."""
+    return lambda acc, cost: float(-np.log(cost)) if acc >= target else acc - 1e3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", type=int, default=200, help="trials per method (default 200)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--budget", type=int, default=100, help="networks (trials for flat methods) per method (default 100)")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     p.add_argument("--target", type=float, default=93.0, help="accuracy target in %% (default 93.0)")
-    p.add_argument("--area-budget-mm2", type=float, default=None)
-    p.add_argument("--joint", choices=("nsga2", "evolution"), default="nsga2",
-                   help="joint method: NSGA-II over (accuracy, EDP), or aging evolution on -log EDP above the "
-                   "accuracy target (below it, on accuracy)")  # fmt: skip
+    p.add_argument("--area-budget-mm2", type=float, default=10.0, help="area budget (default 10 mm2)")
+    p.add_argument("--power-budget-mw", type=float, default=None)
+    p.add_argument("--sizing-evals", type=int, default=300, help="designs costed per network when sizing (default 300)")
     args = p.parse_args(argv)
+    import csv
+
+    from hwnas.codesign import HardwareBudget
+    from hwnas.codesign.sizing import network_metrics, size_accelerator, unique_layers
+
     t0 = time.perf_counter()
     net, hw = NB201Space(), DesignSpace()
     joint, tab, cost = JointSpace(net, hw), NB201Tabular(), HardwareCost(net)
     table = NB201Layers(net, cost)
-    rng = np.random.default_rng(123)
-    for _ in range(2):  # the assembled layer lists equal full exports
-        a = net.sample(rng)
-        assert _key(table.layers(a)) == _key(HardwareCost(net).layers(a)), f"layer assembly differs for {a.spec}"
+    budget = HardwareBudget(area_mm2=args.area_budget_mm2, power_mw=args.power_budget_mw)
     acc = lambda a: float(tab.evaluate(a).accuracy)  # noqa: E731
-    area_ok = lambda s: args.area_budget_mm2 is None or HardwareCost.area_mm2(s) <= args.area_budget_mm2  # noqa: E731
+    score = _floor(args.target)
+    sized: dict[str, Any] = {}
 
-    def hw_metrics(a: Arch, spec: AcceleratorSpec) -> dict[str, Any]:
-        if a.spec not in seeded:
-            table.seed(a)
-            seeded.add(a.spec)
-        return cost.metrics(a, spec)
+    def size(a: Arch) -> Any:
+        if a.spec not in sized:
+            sized[a.spec] = size_accelerator(table.layers(a), hw, budget, max_evals=args.sizing_evals, seed=0)
+        return sized[a.spec]
 
-    seeded: set[str] = set()
-    rows = []
+    proxies: dict[str, Any] = {
+        "flops": lambda a: float(sum(layer.macs for layer in table.layers(a))),
+        "ref": lambda a: network_metrics(REFERENCE, *unique_layers(table.layers(a)))["latency_ms"],
+    }
+    if TABLE.is_file():
+        with TABLE.open() as f:
+            pixel = {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
+        proxies["pixel3"] = lambda a: pixel[a.spec]
+
+    def ev_nested(a: Arch) -> tuple[dict[str, Any], float | None]:
+        r = size(a)
+        if not r.feasible:
+            return {}, None
+        m = {"accuracy": acc(a), "edp_uj_ms": r.metrics["edp_uj_ms"]}
+        return m, score(m["accuracy"], m["edp_uj_ms"])
+
+    def ev_flat(j: Arch) -> tuple[dict[str, Any], float | None]:
+        a, spec = joint.split(j)
+        if budget.area_violation(spec):
+            return {}, None
+        m = network_metrics(spec, *unique_layers(table.layers(a)))
+        if budget.violations(m):
+            return {}, None
+        m = {**m, "accuracy": acc(a), "net": a.spec}
+        return m, score(m["accuracy"], m["edp_uj_ms"])
+
+    def at_target(trials: list[tuple[Arch, dict[str, Any]]]) -> tuple[float, int]:
+        ok = [m["edp_uj_ms"] for _, m in trials if m.get("accuracy", -1) >= args.target]
+        nets = {m.get("net", a.spec) for a, m in trials if "accuracy" in m}
+        return (min(ok) if ok else float("nan")), len(nets)
+
+    methods = [f"seq-{k}" for k in proxies] + ["nested", "flat-evolution", "flat-nsga2"]
+    edp: dict[str, list[float]] = {m: [] for m in methods}
+    nets_seen: dict[str, list[int]] = {m: [] for m in methods}
     for seed in args.seeds:
-        def ev_joint(j: Arch) -> tuple[dict[str, Any], float | None]:
-            a, spec = joint.split(j)
-            if not area_ok(spec):
-                return {"area_mm2": HardwareCost.area_mm2(spec)}, None
-            m = {**hw_metrics(a, spec), "accuracy": acc(a)}
-            return m, m["accuracy"]
+        evo = lambda space: RegularizedEvolution(space, population=20, sample=5, seed=seed)  # noqa: E731
+        for name, proxy in proxies.items():
+            def ev_seq(a: Arch, proxy: Any = proxy) -> tuple[dict[str, Any], float | None]:
+                m = {"accuracy": acc(a), "proxy": proxy(a)}
+                return m, score(m["accuracy"], m["proxy"])
 
-        def ev_joint_floor(j: Arch) -> tuple[dict[str, Any], float | None]:
-            m, score = ev_joint(j)
-            if score is None:
-                return m, None
-            # the accuracy target as a floor: below it, climb accuracy; above it, lower EDP
-            return m, (-float(np.log(m["edp_uj_ms"])) if m["accuracy"] >= args.target else m["accuracy"] - 1e3)
-
-        if args.joint == "nsga2":
-            joint_strategy: Any = NSGA2(joint, objectives=(("accuracy", "max"), ("edp_uj_ms", "min")), population=20, seed=seed)
-            jt = _run(joint_strategy, args.budget, ev_joint)
-        else:
-            jt = _run(RegularizedEvolution(joint, population=20, sample=5, seed=seed), args.budget, ev_joint_floor)
-
-        def ev_net(a: Arch) -> tuple[dict[str, Any], float | None]:
-            m = {"accuracy": acc(a), "latency_ms": hw_metrics(a, REFERENCE)["latency_ms"]}
-            return m, m["accuracy"]
-
-        half = args.budget // 2
-        st1 = _run(NSGA2(net, objectives=(("accuracy", "max"), ("latency_ms", "min")), population=20, seed=seed), half, ev_net)
-        ok = [(m["latency_ms"], a) for a, m in st1 if m["accuracy"] >= args.target]
-        chosen = min(ok, key=lambda t: t[0])[1] if ok else max(st1, key=lambda t: t[1]["accuracy"])[0]
-
-        def ev_hw(h: Arch) -> tuple[dict[str, Any], float | None]:
-            spec = parse_hw_key(h.spec)
-            if not area_ok(spec):
-                return {}, None
-            m = hw_metrics(chosen, spec)
-            return m, -m["edp_uj_ms"]
-
-        st2 = _run(RegularizedEvolution(HwOnly(hw), population=20, sample=5, seed=seed), args.budget - half, ev_hw)
-        seq_edp = min((m["edp_uj_ms"] for _, m in st2 if "edp_uj_ms" in m), default=float("nan"))
-        seq_acc = acc(chosen)
-        done = [m for _, m in jt if "accuracy" in m]
-        j_t = min((m["edp_uj_ms"] for m in done if m["accuracy"] >= args.target), default=float("nan"))
-        j_eq = min((m["edp_uj_ms"] for m in done if m["accuracy"] >= seq_acc), default=float("nan"))
-        rows.append((seed, seq_acc, seq_edp, j_t, j_eq, seq_edp / j_eq))
-    print(f"NB201 codesign, {args.budget} trials per method, accuracy target {args.target}%, "
-          f"area budget {args.area_budget_mm2} mm2; EDP in uJ*ms per image (batch 1)")
-    print(f"{'seed':>4} {'seq acc':>8} {'seq EDP':>10} {'joint EDP@target':>17} {'joint EDP@>=seq acc':>20} {'seq/joint':>10}")
-    for seed, sa, se, jt_, je, r in rows:
-        print(f"{seed:>4} {sa:>8.2f} {se:>10.4g} {jt_:>17.4g} {je:>20.4g} {r:>10.3g}")
-    ratios = np.array([r[-1] for r in rows], dtype=float)
-    print(f"geomean seq/joint EDP ratio at >= equal accuracy: {np.exp(np.nanmean(np.log(ratios))):.3g}  "
-          f"({len(seeded)} networks costed, {time.perf_counter() - t0:.1f} s)")
+            st = _run(evo(net), args.budget, ev_seq)
+            ok = [(m["proxy"], a) for a, m in st if m["accuracy"] >= args.target]
+            r = size(min(ok, key=lambda t: t[0])[1]) if ok else None
+            edp[f"seq-{name}"].append(r.metrics["edp_uj_ms"] if r is not None and r.feasible else float("nan"))
+            nets_seen[f"seq-{name}"].append(len({a.spec for a, _ in st}))
+        for name, strategy, fn in (
+            ("nested", evo(net), ev_nested), ("flat-evolution", evo(joint), ev_flat),
+            ("flat-nsga2", NSGA2(joint, objectives=(("accuracy", "max"), ("edp_uj_ms", "min")), population=20, seed=seed), ev_flat),
+        ):  # fmt: skip
+            value, n = at_target(_run(strategy, args.budget, fn))
+            edp[name].append(value)
+            nets_seen[name].append(n)
+        print(f"seed {seed}: " + "  ".join(f"{m} {edp[m][-1]:.4g}" for m in methods), flush=True)
+    table.save()
+    base = np.array(edp["nested"], dtype=float)
+    print(f"\nNB201 codesign: {args.budget} networks per method ({args.budget} trials for flat methods), "
+          f"{len(args.seeds)} seeds, accuracy >= {args.target}%, area <= {args.area_budget_mm2} mm2"
+          + (f", power <= {args.power_budget_mw} mW" if args.power_budget_mw else "")
+          + "; EDP in uJ*ms per image (batch 1), the lowest at accuracy >= target")
+    print(f"{'method':>16} {'median EDP':>11} {'geomean EDP / nested':>21} {'nested wins/ties/losses':>24} {'median nets':>12}")
+    for m in methods:
+        v = np.array(edp[m], dtype=float)
+        if np.all(np.isnan(v)):
+            print(f"{m:>16}  no design reached the target ({int(np.median(nets_seen[m]))} networks seen)")
+            continue
+        ratio = float(np.exp(np.nanmean(np.log(v / base))))
+        wins = int(np.sum(v > base * 1.001)), int(np.sum(np.isclose(v, base, rtol=1e-3))), int(np.sum(v < base * 0.999))
+        print(f"{m:>16} {np.nanmedian(v):>11.4g} {ratio:>21.3f} {'%d/%d/%d' % wins:>24} {int(np.median(nets_seen[m])):>12}")
+    print(f"({len(sized)} networks sized, {time.perf_counter() - t0:.1f} s)")
     return 0
 
 

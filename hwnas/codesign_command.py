@@ -2,6 +2,12 @@
 budgets, through the analytical cost model of :mod:`hw_space`; resumable, with a JSON result and
 Pareto plots.
 
+Two modes. ``--mode joint`` (default): the strategy searches (network, accelerator) pairs of a
+:class:`~hwnas.codesign.JointSpace`. ``--mode nested``: the strategy searches networks, and each
+network gets the accelerator that minimises ``--size-for`` (EDP by default) within the budgets,
+found by :func:`hwnas.codesign.sizing.size_accelerator` through the cost model alone (a design costs
+well under a millisecond; an accuracy evaluation is what costs), as NAAS nests its searches.
+
 Scoring: hard budgets reject a pair before its accuracy is evaluated (area first, from the design
 alone). NSGA-II optimises the ``--objective`` metrics (accuracy max, the rest min); the scalar
 strategies (random, evolution, rl) maximise accuracy (``--constraint hard``) or a weighted sum
@@ -72,7 +78,8 @@ def front_rows(trials: Sequence[Any]) -> list[dict[str, Any]]:
     idx = pareto_front(np.array([[t.metrics[m] for m, _ in FRONT] for t in pts], dtype=float),
                        maximize=[mx for _, mx in FRONT])  # fmt: skip
     keep = ("accuracy", "latency_ms", "energy_uj", "area_mm2", "power_mw", "edp_uj_ms")
-    rows = [{"arch": pts[i].arch, **{k: pts[i].metrics.get(k) for k in keep}} for i in idx]
+    rows = [{"arch": pts[i].arch if "@" in pts[i].arch else f"{pts[i].arch}@{pts[i].metrics.get('hw_key')}",
+             **{k: pts[i].metrics.get(k) for k in keep}} for i in idx]
     return sorted(rows, key=lambda r: r["latency_ms"])
 
 
@@ -127,10 +134,11 @@ def _strategy(args: argparse.Namespace, space: Any, objectives: tuple[tuple[str,
 
 def cmd_codesign(args: argparse.Namespace) -> int:
     """Run (or resume) a codesign study in ``args.out``; see the module docstring."""
-    from hwnas.codesign import HardwareBudget, HardwareCost, JointSpace, load_design_space, parse_hw_budget, split_metrics
+    from hwnas.codesign import (HardwareBudget, HardwareCost, JointSpace, hw_key, load_design_space, parse_hw_budget,
+                                split_metrics)
     from hwnas.fileio import atomic_write_bytes
     from hwnas.search_report import progress, trial_summary
-    from hwnas.search_setup import make_evaluator
+    from hwnas.search_setup import dataset_of, make_evaluator
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
 
@@ -148,19 +156,36 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights) if args.weights else {}
     if args.constraint == "soft" and not weights:
         raise CLIError("--constraint soft needs --weights, e.g. accuracy=1,energy_uj=-0.01")
+    if args.sizing_evals < 1:
+        raise CLIError(f"--sizing-evals must be a positive integer, got {args.sizing_evals}")
     space = JointSpace(net, hw)
+    nested = args.mode == "nested"
     evaluator = make_evaluator(args, net)
     cost = HardwareCost(net)
     out = Path(args.out)
     accuracy: dict[str, dict[str, Any]] = {}  # per network spec: evaluated once per study
 
-    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
+    def hardware(arch: Any) -> tuple[Any, dict[str, Any], str | None]:
+        """(network arch, metrics with the accelerator, why rejected or None) of a trial's arch."""
+        if nested:
+            from hwnas.codesign.sizing import size_accelerator
+
+            sized = size_accelerator(cost.layers(arch), space.hw, budget, objective=args.size_for, batch=cost.batch,
+                                     max_evals=args.sizing_evals, seed=args.seed)  # fmt: skip
+            metrics = {"hw": sized.spec.to_dict(), "hw_key": hw_key(sized.spec), **sized.metrics,
+                       "sizing_evaluations": sized.evaluations}  # fmt: skip
+            why = None if sized.feasible else "; ".join(sized.violations) + " (the closest design the sizing found)"
+            return arch, metrics, why
         net_arch, spec = space.split(arch)
-        metrics: dict[str, Any] = {"hw": spec.to_dict()}
+        metrics = {"hw": spec.to_dict()}
         why = budget.area_violation(spec)
         if why is None:
             metrics.update(cost.metrics(net_arch, spec))
             why = "; ".join(budget.violations(metrics)) or None
+        return net_arch, metrics, why
+
+    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
+        net_arch, metrics, why = hardware(arch)
         if why is not None:
             metrics["rejected_by"] = why
             return metrics, None  # rejected before the accuracy evaluation
@@ -173,22 +198,28 @@ def cmd_codesign(args: argparse.Namespace) -> int:
         return metrics, float(score)
 
     t0 = time.perf_counter()
-    with Study(out / "study.db", _strategy(args, space, objectives)) as study:
+    settings = {"mode": args.mode, "space": space.name, "hw_space": args.hw_space or "default", "evaluator": args.evaluator,
+                "dataset": dataset_of(args), "objectives": [list(o) for o in objectives], "budgets": budget.as_dict(),
+                "constraint": args.constraint, "weights": weights, "seed": args.seed,
+                **({"size_for": args.size_for, "sizing_evals": args.sizing_evals} if nested else {})}  # fmt: skip
+    with Study(out / "study.db", _strategy(args, net if nested else space, objectives), settings) as study:
         trials = study.trials()
         for t in trials:  # a resumed study does not re-evaluate accuracies it already has
             if t.state == TrialState.COMPLETE and "accuracy" in t.metrics:
-                accuracy.setdefault(space.split(space.parse(t.arch))[0].spec,
+                accuracy.setdefault(t.arch.partition("@")[0],
                                     {k: t.metrics[k] for k in ("accuracy", "accuracy_source", "train_time_s") if k in t.metrics})
         done = sum(t.state != TrialState.PENDING for t in trials)
         best = study.optimize(evaluate, args.budget_evals, on_trial=None if args.json else progress(args.budget_evals, done))
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
-        "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
+        "space": space.name, "mode": args.mode, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
         "objectives": [list(o) for o in objectives], "weights": weights, "budgets": budget.as_dict(), "seed": args.seed,
         "hw_space": args.hw_space or "default", "units": {"latency_ms": "ms", "energy_uj": "uJ", "energy_mj": "mJ",
                                                           "area_mm2": "mm2", "power_mw": "mW", "edp_uj_ms": "uJ*ms"},
-        "best": None if best is None else split_metrics(space, best.arch, best.score, best.metrics),
+        "best": None if best is None else split_metrics(
+            space, f"{best.arch}@{best.metrics['hw_key']}" if nested else best.arch, best.score, best.metrics),
+        **({"size_for": args.size_for, "sizing_evals": args.sizing_evals} if nested else {}),
         **trial_summary(trials),
         "pareto_front": front_rows(trials),
         "wall_s": round(wall, 3),
@@ -214,6 +245,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any, default_db: str) -> None:
     """Register ``hwnas codesign`` (``default_db`` is accepted for symmetry with ``search``; unused)."""
+    from hwnas.codesign.sizing import SIZING_METRICS
     from hwnas.search_setup import ZERO_COST
 
     q = sub.add_parser(
@@ -237,6 +269,13 @@ def add_parser(sub: Any, default_db: str) -> None:
                    help="scalar strategies: hard scores accuracy; soft scores --weights (budgets stay hard)")
     q.add_argument("--weights", help=f"soft score as a weighted sum over {', '.join(WEIGHTABLE)}")
     q.add_argument("--strategy", choices=STRATEGIES, default="nsga2", help="search strategy (default nsga2)")
+    q.add_argument("--mode", choices=("joint", "nested"), default="joint",
+                   help="joint: the strategy searches (network, accelerator) pairs; nested: it searches networks and "
+                   "each network gets the accelerator sized for it by the cost model alone (default joint)")
+    q.add_argument("--size-for", choices=SIZING_METRICS, default="edp_uj_ms",
+                   help="nested mode: the metric the accelerator is sized to minimise (default edp_uj_ms)")
+    q.add_argument("--sizing-evals", type=int, default=300,
+                   help="nested mode: designs costed per network by the sizing search (default 300)")
     q.add_argument("--budget-evals", type=int, default=200, help="number of trials, rejected ones included (default 200)")
     q.add_argument("--seed", type=int, default=0)
     t = q.add_argument_group("training (proxy, train, zero-cost)")

@@ -156,3 +156,52 @@ def test_codesign_infeasible_and_bad_flags(tmp_path, hw_json: str) -> None:
     bad_hw.write_text(json.dumps({"pe_shapes": [[0, 8]]}))
     code, err = _run("--hw-space", str(bad_hw), "--out", str(tmp_path / "bad"))
     assert code == 2 and "rows" in err
+
+
+def test_codesign_nested_sizes_each_network(tmp_path, hw_json: str) -> None:
+    from hwnas.codesign import load_design_space
+    from hwnas.codesign.sizing import size_accelerator
+
+    out = tmp_path / "nested"
+    argv = ["--mode", "nested", "--strategy", "evolution", "--hw-space", hw_json, "--area-budget-mm2", "8",
+            "--budget-evals", "5", "--seed", "1", "--out", str(out)]  # fmt: skip
+    code, err = _run(*argv)
+    assert code == 0, err
+    result = json.loads((out / "result.json").read_text())
+    assert result["mode"] == "nested" and result["size_for"] == "edp_uj_ms"
+    hw = load_design_space(hw_json)
+    space, cost = JointSpace(NB201Space(), hw), HardwareCost(NB201Space())
+    done = [t for t in result["trials"] if t["state"] == "complete"]
+    assert done and all("@" not in t["arch"] and t["area_mm2"] <= 8 for t in done)
+    for t in done[:2]:  # each network carries the design the sizing search picks for it
+        arch = NB201Space().parse(t["arch"])
+        sized = size_accelerator(cost.layers(arch), hw, HardwareBudget(area_mm2=8), max_evals=300, seed=1)
+        assert t["hw_key"] == hw_key(sized.spec) and t["edp_uj_ms"] == pytest.approx(sized.metrics["edp_uj_ms"])
+    best = result["best"]
+    assert space.parse(best["joint"]) and best["arch"] == best["joint"].split("@")[0]
+    assert all("@" in row["arch"] for row in result["pareto_front"])
+    # resuming with the other mode is refused, naming what changed
+    with pytest.raises((CLIError, ValueError), match="study"):
+        code, err = _run(*[a if a != "nested" else "joint" for a in argv])
+        if code:
+            raise CLIError(err)
+    code, err = _run("--mode", "nested", "--hw-space", hw_json, "--area-budget-mm2", "1e-6", "--budget-evals", "3",
+                     "--strategy", "random", "--out", str(tmp_path / "none"))  # fmt: skip
+    assert code == 2 and err.startswith("no feasible design") and "violated: area" in err
+
+
+def test_codesign_rl_soft_and_macro_space(tmp_path, torch_one_thread) -> None:
+    out = tmp_path / "rl"
+    code, err = _run("--strategy", "rl", "--constraint", "soft", "--weights", "accuracy=1,edp_uj_ms=-0.001",
+                     "--budget-evals", "4", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    result = json.loads((out / "result.json").read_text())
+    for t in result["trials"]:
+        if t["state"] == "complete":
+            assert t["score"] == pytest.approx(t["accuracy"] - 0.001 * t["edp_uj_ms"])
+    out = tmp_path / "macro"
+    code, err = _run("--space", "macro", "--evaluator", "zero-cost", "--strategy", "random", "--budget-evals", "2",
+                     "--area-budget-mm2", "20", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    result = json.loads((out / "result.json").read_text())
+    assert result["space"] == "joint-macro" and result["best"]["accuracy_source"].startswith("zero-cost")
