@@ -17,7 +17,9 @@ CODESIGN_EVALS ?= 60
 BUDGET_PCT ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test install install-dev sshd bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +54,14 @@ run: install
 		--objective accuracy,edp --budget-evals $(CODESIGN_EVALS) --area-budget-mm2 10 --power-budget-mw 600 \
 		--seed $(SEED) --out $(CODESIGN_OUT)
 
+## sshd: Debian's OpenSSH server, which the remote-profiling tests start on 127.0.0.1
+sshd:
+	@test -x /usr/sbin/sshd || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server \
+		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server)) \
+		|| echo "openssh-server could not be installed: the SSH tests will be skipped"
+
 ## test: install with the dev extra and run the test suite
-test: install-dev
+test: install-dev sshd
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## bench: agent overhead against a bare onnxruntime loop

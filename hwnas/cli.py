@@ -140,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas import codesign_command, db_commands, hw_commands, predictor_commands, search_command
+    from hwnas import codesign_command, db_commands, hw_commands, predictor_commands, profile_command, search_command
 
     parser = argparse.ArgumentParser(
         prog="hwnas",
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_command.add_parser(sub, DEFAULT_DB)
     hw_commands.add_parsers(sub)
     codesign_command.add_parser(sub, DEFAULT_DB)
+    profile_command.add_parser(sub, DEFAULT_DB)
     return parser
 
 

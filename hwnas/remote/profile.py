@@ -1,0 +1,181 @@
+"""Profile a device over SSH: upload candidates, run ``device_agent run`` there, merge its results.
+
+Flow of :func:`profile_remote` (one device): connect with strict host keys; check the remote agent's
+protocol version against this one's; upload the ``.onnx`` files (and ``manifest.jsonl``) by SFTP,
+skipping those whose sha256 already matches on the device (uploads go to a temporary name, then an
+atomic rename); run the agent with its progress lines streamed back; copy the device's database
+(with its WAL) back and merge it into the host database.
+
+Nothing is lost and nothing is duplicated: the agent stores each measurement on the device as it
+is taken and skips models already measured there, and the host merge matches measurements by uid.
+A connection dropped mid-run is retried (``retries`` times): the agent run again measures only
+what is missing, and the merge brings in everything stored so far.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from hwnas.remote.ssh import SSHTarget, connect, remote_command, run, stream
+
+#: Remote helper: sha256 of each file of a folder, as one JSON object (no shell globbing).
+_HASH_SCRIPT = (
+    "import hashlib,json,os,sys\n"
+    "d=sys.argv[1]\n"
+    "out={}\n"
+    "for n in (os.listdir(d) if os.path.isdir(d) else []):\n"
+    "    p=os.path.join(d,n)\n"
+    "    if os.path.isfile(p):\n"
+    "        out[n]=hashlib.sha256(open(p,'rb').read()).hexdigest()\n"
+    "print(json.dumps(out))\n"
+)
+
+
+@dataclass(frozen=True)
+class AgentFlags:
+    """``device_agent run`` flags passed through (None: the agent's default)."""
+
+    runtime: str | None = None
+    threads: int | None = None
+    warmup: int | None = None
+    repeats: int | None = None
+    min_repeat_ms: float | None = None
+    timeout_s: float | None = None
+    device_name: str | None = None
+
+    def argv(self) -> list[str]:
+        out: list[str] = []
+        for name, value in vars(self).items():
+            if value is not None:
+                out += [f"--{name.replace('_', '-')}", str(value)]
+        return out
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _local_files(models: Path) -> list[Path]:
+    if models.is_file() and models.suffix == ".onnx":
+        return [models]
+    if not models.is_dir():
+        raise ValueError(f"--models {models}: not a folder of .onnx files")
+    files = sorted(models.glob("*.onnx")) + ([models / "manifest.jsonl"] if (models / "manifest.jsonl").is_file() else [])
+    if not any(f.suffix == ".onnx" for f in files):
+        raise ValueError(f"--models {models}: no .onnx files")
+    return files
+
+
+def agent_version(client: Any, python: str) -> tuple[str, int]:
+    """``(agent version, protocol version)`` of the agent the device's ``python`` runs; ``RuntimeError``
+    (one line) when it is missing."""
+    code, out, err = run(client, remote_command([python, "-m", "device_agent", "--version"]))
+    m = re.search(r"device_agent (\S+) \(protocol (\d+)\)", out + err)
+    if code != 0 or not m:
+        why = " ".join((err or out).split())[-200:]
+        raise RuntimeError(f"no device agent on the device with {python} ({why}); install it (drop --no-install) "
+                           "or pass --python")
+    return m.group(1), int(m.group(2))
+
+
+def upload(client: Any, files: Sequence[Path], remote_dir: str, python: str) -> tuple[int, int]:
+    """Upload ``files`` into ``remote_dir`` unless the same sha256 is there; ``(uploaded, skipped)``."""
+    code, out, err = run(client, remote_command([python, "-c", _HASH_SCRIPT, remote_dir]))
+    if code != 0:
+        raise RuntimeError(f"cannot list {remote_dir} on the device: {' '.join(err.split())[-200:]}")
+    remote = json.loads(out.strip().splitlines()[-1])
+    sftp = client.open_sftp()
+    sent = 0
+    try:
+        for f in files:
+            if remote.get(f.name) == _sha256(f):
+                continue
+            tmp = posixpath.join(remote_dir, f".{f.name}.part")
+            sftp.put(str(f), tmp)
+            sftp.posix_rename(tmp, posixpath.join(remote_dir, f.name))
+            sent += 1
+    finally:
+        sftp.close()
+    return sent, len(files) - sent
+
+
+def pull_and_merge(client: Any, remote_db: str, host_db: str) -> dict[str, int]:
+    """Copy the device's database (and its WAL, if any) back and merge it into ``host_db``."""
+    from latency_db import LatencyDB
+
+    sftp = client.open_sftp()
+    with tempfile.TemporaryDirectory(prefix="hwnas-pull-") as tmp:
+        local = Path(tmp) / "device.db"
+        try:
+            sftp.get(remote_db, str(local))
+        except FileNotFoundError:
+            sftp.close()
+            return {"measurements": 0, "measurements_skipped": 0, "models": 0, "devices": 0}
+        for suffix in ("-wal",):
+            try:
+                sftp.get(remote_db + suffix, str(local) + suffix)
+            except FileNotFoundError:
+                pass
+        sftp.close()
+        LatencyDB(local).close()  # replays the WAL into the copy
+        with LatencyDB(host_db) as db:
+            return db.merge_from(local)
+
+
+def profile_remote(target: SSHTarget, models: Path, host_db: str, *, python: str = "python3",
+                   known_hosts: str | None = None, accept_new: bool = False, remote_dir: str = ".hwnas-agent",
+                   flags: AgentFlags = AgentFlags(), retries: int = 2, connect_timeout_s: float = 15.0,
+                   on_line: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Profile ``models`` on ``target`` into ``host_db`` (see the module docstring); a summary dict.
+
+    Raises :class:`~hwnas.remote.ssh.HostKeyError`, ``ConnectionError`` (the device never answers),
+    ``RuntimeError`` (no agent / protocol mismatch / the run failed after ``retries`` reconnects),
+    ``ValueError`` (bad ``models``).
+    """
+    from device_agent import PROTOCOL_VERSION
+
+    files = _local_files(models)
+    attempts, summary = 0, {}
+    while True:
+        attempts += 1
+        client = connect(target, known_hosts, accept_new, connect_timeout_s)
+        try:
+            _, home, _ = run(client, "pwd")
+            base = remote_dir if remote_dir.startswith("/") else posixpath.join(home.strip(), remote_dir)
+            mdir, rdb = posixpath.join(base, "models"), posixpath.join(base, "latency.db")
+            run(client, remote_command(["mkdir", "-p", mdir]))
+            version, protocol = agent_version(client, python)
+            if protocol != PROTOCOL_VERSION:
+                raise RuntimeError(f"the device's agent {version} speaks protocol {protocol}, this host {PROTOCOL_VERSION}: "
+                                   "install the same hwnas version on both")
+            sent, kept = upload(client, files, mdir, python)
+            argv = [python, "-m", "device_agent", "run", "--models", mdir, "--db", rdb, *flags.argv()]
+            t0 = time.perf_counter()
+            try:
+                code = stream(client, remote_command(argv), on_line)
+            except (OSError, EOFError, TimeoutError) as exc:
+                if attempts > retries:
+                    raise RuntimeError(f"the run on {target.host} broke off {attempts} times ({exc}); "
+                                       "re-run the same command to resume") from None
+                on_line(f"connection lost ({exc}); reconnecting")
+                continue
+            merged = pull_and_merge(client, rdb, host_db)
+            summary = {"host": target.host, "port": target.port, "agent_version": version, "protocol": protocol,
+                       "uploaded": sent, "already_there": kept, "agent_exit": code, "attempts": attempts,
+                       "run_s": round(time.perf_counter() - t0, 2), "remote_db": rdb, "db": host_db,
+                       "merged": merged}  # fmt: skip
+            return summary
+        finally:
+            client.close()
+
+
+__all__ = ["AgentFlags", "agent_version", "profile_remote", "pull_and_merge", "upload"]

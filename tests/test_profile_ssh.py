@@ -1,0 +1,128 @@
+"""``hwnas profile`` against a real OpenSSH server on 127.0.0.1 (Debian's openssh-server; make test
+installs it). The server runs as this user with generated host and client keys; the "device" is this
+machine, running the agent of this checkout's virtual environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwnas.remote.ssh import HostKeyError, SSHTarget, connect, remote_command, run
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="openssh-server is not installed (make test installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
+        f"PidFile {d / 'sshd.pid'}\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.skip("sshd did not start")
+    yield {"port": port, "key": str(d / "client_key"), "dir": d}
+    proc.terminate()
+    proc.wait(5)
+
+
+def _target(sshd: dict) -> SSHTarget:
+    return SSHTarget("127.0.0.1", None, sshd["port"], sshd["key"])
+
+
+def test_unknown_key_refused_then_accepted_and_changed_key_refused(sshd: dict, tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    with pytest.raises(HostKeyError, match=r"unknown host key .*SHA256:.*--accept-new-host-key"):
+        connect(_target(sshd), kh)
+    assert not kh.exists()
+    connect(_target(sshd), kh, accept_new=True).close()
+    assert f"[127.0.0.1]:{sshd['port']}" in kh.read_text()
+    connect(_target(sshd), kh).close()  # now known
+    # the same name with another key: always refused, even with accept_new
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kind, b64 = other.with_suffix(".pub").read_text().split()[:2]
+    kh.write_text(f"[127.0.0.1]:{sshd['port']} {kind} {b64}\n")
+    with pytest.raises(HostKeyError, match="CHANGED"):
+        connect(_target(sshd), kh, accept_new=True)
+
+
+def test_quoted_arguments_run_nothing_extra(sshd: dict, tmp_path: Path) -> None:
+    kh = tmp_path / "kh"
+    client = connect(_target(sshd), kh, accept_new=True)
+    marker = tmp_path / "pwned"
+    try:
+        for evil in (f"x; touch {marker}", f"$(touch {marker})", f"`touch {marker}`", f"a'b\"c && touch {marker}"):
+            code, out, _ = run(client, remote_command(["printf", "%s", evil]))
+            assert code == 0 and out == evil
+        assert not marker.exists()
+    finally:
+        client.close()
+
+
+def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Path) -> None:
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "3", "--seed", "5", "--out", str(models)]) == 0
+    host_db, remote = tmp_path / "host.db", tmp_path / "device dir; $(touch x)"
+    argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
+            str(tmp_path / "kh"), "--accept-new-host-key", "--no-install", "--python", sys.executable,
+            "--remote-dir", str(remote), "--models", str(models), "--db", str(host_db), "--device-name",
+            "pi 'four'; echo", "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
+    assert hwnas_main(argv) == 0
+    with LatencyDB(host_db) as db:
+        first = db.measurements()
+        assert len(first) == 3 and {m.status.value for m in first} == {"ok"}
+        assert db.devices()[0].name == "pi 'four'; echo"
+    assert (remote / "models").is_dir() and not (tmp_path / "x").exists()
+    # a second run uploads nothing, measures nothing, duplicates nothing
+    assert hwnas_main(argv) == 0
+    with LatencyDB(host_db) as db:
+        assert [m.uid for m in db.measurements()] == [m.uid for m in first]
+    # measurements the host never received (a run cut off before the merge) come in with the next run
+    host_db.unlink()
+    assert hwnas_main(argv) == 0
+    with LatencyDB(host_db) as db:
+        assert sorted(m.uid for m in db.measurements()) == sorted(m.uid for m in first)
+
+
+def test_profile_errors_are_one_line(sshd: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hwnas.cli import main as hwnas_main
+
+    base = ["profile", "--models", str(tmp_path), "--db", str(tmp_path / "h.db"), "--no-install"]
+    for extra in (["--host", "bad host:"], ["--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"],
+                                            "--known-hosts", str(tmp_path / "empty_kh")],
+                  ["--host", f"127.0.0.1:{_free_port()}", "--connect-timeout-s", "2"]):  # fmt: skip
+        assert hwnas_main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("hwnas: error:") and "\n" not in err, err
