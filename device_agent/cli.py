@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="label of this device (part of its device id); default: the hostname")
     run.add_argument("--force", action="store_true",
                      help="re-measure models already measured OK with the same settings")
+    run.add_argument("--progress", choices=("auto", "lines", "none"), default="auto",
+                     help="progress on stderr: auto (an updating line on a terminal, else none), lines (one "
+                          "line per model, for a host reading it over SSH), none")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object with every result on stdout instead of the table")
 
@@ -212,14 +215,20 @@ def _fmt(value: float | None) -> str:
 
 
 class _Progress:
-    """One updating line on stderr when it is a terminal; silent otherwise."""
+    """Progress on stderr: ``auto`` is one updating line on a terminal and nothing otherwise;
+    ``lines`` is one line per finished model (for a host reading it over SSH); ``none``."""
 
-    def __init__(self, stream: IO[str], total: int) -> None:
+    def __init__(self, stream: IO[str], total: int, mode: str = "auto") -> None:
         self.stream, self.total, self.done = stream, total, 0
-        self.enabled = bool(getattr(stream, "isatty", lambda: False)())
+        self.lines = mode == "lines"
+        self.enabled = mode == "auto" and bool(getattr(stream, "isatty", lambda: False)())
 
     def show(self, text: str) -> None:
-        if self.enabled:
+        if self.lines:
+            if not text.endswith(" measuring"):
+                self.stream.write(f"[{self.done}/{self.total}] {text}\n")
+                self.stream.flush()
+        elif self.enabled:
             self.stream.write(f"\r\x1b[K[{self.done}/{self.total}] {text}")
             self.stream.flush()
 
@@ -283,7 +292,7 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     rows: dict[int, dict[str, Any]] = {}
     index = {id(m): i for i, m in enumerate(models)}
-    progress = _Progress(err, len(models))
+    progress = _Progress(err, len(models), args.progress)
     config_hash = config.config_hash()
     stored = 0
 

@@ -25,16 +25,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     if args.retries < 0:
         raise CLIError(f"--retries must be >= 0, got {args.retries}")
-    if not args.no_install:
-        raise CLIError("deploying the agent is not available yet: install hwnas on the device "
-                       "(pip install hwnas), then pass --no-install [--python PATH]")
     flags = AgentFlags(args.runtime, args.threads, args.warmup, args.repeats, args.min_repeat_ms, args.timeout_s,
                        args.device_name)  # fmt: skip
     show = (lambda line: None) if args.json else (lambda line: print(f"[{target.host}] {line}", file=sys.stderr))
     try:
         summary = profile_remote(target, Path(args.models), args.db, python=args.python, known_hosts=args.known_hosts,
                                  accept_new=args.accept_new_host_key, remote_dir=args.remote_dir, flags=flags,
-                                 retries=args.retries, connect_timeout_s=args.connect_timeout_s, on_line=show)  # fmt: skip
+                                 retries=args.retries, connect_timeout_s=args.connect_timeout_s,
+                                 install=not args.no_install, on_line=show)  # fmt: skip
     except (HostKeyError, ConnectionError, RuntimeError, ValueError) as exc:
         raise CLIError(" ".join(str(exc).split())) from None
     m = summary["merged"]
@@ -60,8 +58,11 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)")
     q.add_argument("--accept-new-host-key", action="store_true", help="accept and record an unknown host key")
     q.add_argument("--ssh-config", help="ssh config file for Host aliases (default ~/.ssh/config)")
-    q.add_argument("--python", default="python3", help="python on the device that runs device_agent (default python3)")
-    q.add_argument("--no-install", action="store_true", help="use the agent already installed on the device")
+    q.add_argument("--python", default="python3", help="python on the device: the base of the agent's venv, or with "
+                   "--no-install the one that runs device_agent (default python3)")
+    q.add_argument("--no-install", action="store_true", help="use the agent already installed on the device instead "
+                   "of deploying a wheel of this checkout into REMOTE_DIR/venv (numpy and onnxruntime from the device's "
+                   "package index)")
     q.add_argument("--remote-dir", default=".hwnas-agent", help="working folder on the device (default ~/.hwnas-agent)")
     q.add_argument("--retries", type=int, default=2, help="reconnects after a dropped connection (default 2)")
     q.add_argument("--connect-timeout-s", type=float, default=15.0, help="seconds to wait for the device (default 15)")

@@ -49,7 +49,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     else:
         proc.kill()
         pytest.skip("sshd did not start")
-    yield {"port": port, "key": str(d / "client_key"), "dir": d}
+    yield {"port": port, "key": str(d / "client_key"), "dir": d, "pid": proc.pid}
     proc.terminate()
     proc.wait(5)
 
@@ -126,3 +126,86 @@ def test_profile_errors_are_one_line(sshd: dict, tmp_path: Path, capsys: pytest.
         assert hwnas_main(base + extra) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("hwnas: error:") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("kill", ["connection", "agent"])
+def test_killed_mid_run_loses_and_duplicates_nothing(sshd: dict, tmp_path: Path, kill: str) -> None:
+    import signal
+
+    from hwnas.cli import main as hwnas_main
+    from hwnas.remote.profile import AgentFlags, profile_remote
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "5", "--seed", "9", "--out", str(models)]) == 0
+    seen: list[str] = []
+    remote = tmp_path / "device"
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        if line.startswith("[2/") and sum(x.startswith("[2/") for x in seen) == 1:  # mid-run, once
+            if kill == "connection":  # the sshd processes serving this session die: the link drops
+                pids = subprocess.run(["pgrep", "-P", str(sshd["pid"])], capture_output=True, text=True).stdout.split()
+            else:  # the agent itself dies
+                pids = subprocess.run(["pgrep", "-f", f"device_agent run --models {remote}"], capture_output=True,
+                                      text=True).stdout.split()  # fmt: skip
+            assert pids
+            for pid in pids:
+                os.kill(int(pid), signal.SIGKILL)
+
+    summary = profile_remote(_target(sshd), models, str(tmp_path / "host.db"), python=sys.executable,
+                             known_hosts=str(tmp_path / "kh"), accept_new=True, remote_dir=str(remote),
+                             flags=AgentFlags(warmup=1, repeats=3, min_repeat_ms=1.0), on_line=on_line)  # fmt: skip
+    assert summary["attempts"] == 2 and summary["agent_exit"] == 0, (summary, seen)
+    assert any("reconnecting" in line for line in seen)
+    with LatencyDB(tmp_path / "host.db") as db:
+        ms = db.measurements()
+        remote_ms = LatencyDB(remote / "latency.db").measurements()
+    assert len(remote_ms) == 5 and sorted(m.uid for m in ms) == sorted(m.uid for m in remote_ms)
+    assert sorted(m.model_sha256 for m in ms) == sorted({m.model_sha256 for m in ms})  # one per model
+    assert {m.status.value for m in ms} == {"ok"}
+
+
+def test_profile_deploys_the_agent_into_a_venv(sshd: dict, tmp_path: Path) -> None:
+    """Without --no-install: a wheel of this checkout goes into REMOTE_DIR/venv (numpy and onnxruntime
+    from the device's package index, here PyPI); the second run finds it installed."""
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "1", "--seed", "3", "--out", str(models)]) == 0
+    remote = tmp_path / "device"
+    argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
+            str(tmp_path / "kh"), "--accept-new-host-key", "--python", sys._base_executable,  # type: ignore[attr-defined]
+            "--remote-dir", str(remote), "--models", str(models), "--db", str(tmp_path / "host.db"),
+            "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
+    assert hwnas_main(argv) == 0
+    vpy = remote / "venv" / "bin" / "python"
+    assert vpy.exists() and (remote / "venv" / ".hwnas-wheel-sha256").is_file()
+    probe = subprocess.run([str(vpy), "-c", "import device_agent, onnxruntime, importlib.util as u; "
+                            "print(u.find_spec('torch') is None)"], capture_output=True, text=True)  # fmt: skip
+    assert probe.stdout.strip() == "True", probe.stderr  # the agent's venv has no torch
+    stamp = (remote / "venv" / ".hwnas-wheel-sha256").stat().st_mtime
+    assert hwnas_main(argv) == 0  # installed already: not reinstalled
+    assert (remote / "venv" / ".hwnas-wheel-sha256").stat().st_mtime == stamp
+    with LatencyDB(tmp_path / "host.db") as db:
+        assert len(db.measurements()) == 1
+
+
+def test_silent_device_times_out_instead_of_hanging(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from hwnas.cli import main as hwnas_main
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()
+    (tmp_path / "m.onnx").write_bytes(b"never read")
+    t0 = time.perf_counter()
+    code = hwnas_main(["profile", "--host", f"127.0.0.1:{server.getsockname()[1]}", "--models", str(tmp_path),
+                       "--no-install", "--connect-timeout-s", "1.5", "--known-hosts", str(tmp_path / "kh")])
+    assert code == 2 and time.perf_counter() - t0 < 20
+    assert "did not answer within 1.5 s" in capsys.readouterr().err
+    server.close()

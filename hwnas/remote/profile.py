@@ -8,8 +8,10 @@ atomic rename); run the agent with its progress lines streamed back; copy the de
 
 Nothing is lost and nothing is duplicated: the agent stores each measurement on the device as it
 is taken and skips models already measured there, and the host merge matches measurements by uid.
-A connection dropped mid-run is retried (``retries`` times): the agent run again measures only
-what is missing, and the merge brings in everything stored so far.
+A connection dropped mid-run is retried (``retries`` times): the agent left running from the
+lost connection is stopped first (SIGINT, then SIGKILL after 10 s; it keeps what it stored), so two
+agents never measure the same model; the agent run again measures only what is missing, and the
+merge brings in everything stored so far.
 """
 
 from __future__ import annotations
@@ -131,37 +133,87 @@ def pull_and_merge(client: Any, remote_db: str, host_db: str) -> dict[str, int]:
             return db.merge_from(local)
 
 
+_PID_TAG = "HWNAS_AGENT_PID"
+
+
+def stop_agent(client: Any, pid: int) -> None:
+    """Stop the remote agent ``pid`` left by a lost connection (SIGINT, then SIGKILL after ~10 s)."""
+    script = (f"kill -INT {int(pid)} 2>/dev/null || exit 0; i=0; while kill -0 {int(pid)} 2>/dev/null; do "
+              f"i=$((i+1)); [ $i -ge 50 ] && kill -KILL {int(pid)} 2>/dev/null && break; sleep 0.2; done; exit 0")
+    run(client, script, timeout_s=30.0)
+
+
 def profile_remote(target: SSHTarget, models: Path, host_db: str, *, python: str = "python3",
                    known_hosts: str | None = None, accept_new: bool = False, remote_dir: str = ".hwnas-agent",
                    flags: AgentFlags = AgentFlags(), retries: int = 2, connect_timeout_s: float = 15.0,
-                   on_line: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                   install: bool = False, on_line: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Profile ``models`` on ``target`` into ``host_db`` (see the module docstring); a summary dict.
 
     Raises :class:`~hwnas.remote.ssh.HostKeyError`, ``ConnectionError`` (the device never answers),
     ``RuntimeError`` (no agent / protocol mismatch / the run failed after ``retries`` reconnects),
-    ``ValueError`` (bad ``models``).
+    ``ValueError`` (bad ``models``). With ``install``, a wheel of this checkout is deployed into
+    ``<remote_dir>/venv`` first (:func:`hwnas.remote.deploy.deploy_agent`, with ``python`` as the
+    device's base interpreter) and the agent runs from there.
     """
+    files = _local_files(models)
+    with tempfile.TemporaryDirectory(prefix="hwnas-wheel-") as wheel_dir:
+        wheel = None
+        if install:
+            from hwnas.remote.deploy import build_wheel
+
+            on_line("building the agent wheel of this checkout")
+            wheel = build_wheel(Path(wheel_dir))
+        return _profile_loop(target, files, host_db, python, known_hosts, accept_new, remote_dir, flags, retries,
+                             connect_timeout_s, wheel, on_line)  # fmt: skip
+
+
+def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: str, known_hosts: str | None,
+                  accept_new: bool, remote_dir: str, flags: AgentFlags, retries: int, connect_timeout_s: float,
+                  wheel: Path | None, on_line: Callable[[str], None]) -> dict[str, Any]:
     from device_agent import PROTOCOL_VERSION
 
-    files = _local_files(models)
-    attempts, summary = 0, {}
+    attempts, pid = 0, None
+
+    def lines(text: str) -> None:
+        nonlocal pid
+        if text.startswith(_PID_TAG + " "):
+            pid = int(text.split()[1])
+        else:
+            on_line(text)
+
     while True:
         attempts += 1
-        client = connect(target, known_hosts, accept_new, connect_timeout_s)
+        try:
+            client = connect(target, known_hosts, accept_new, connect_timeout_s)
+        except ConnectionError:
+            if attempts == 1 or attempts > retries:
+                raise
+            on_line("reconnect failed; retrying in 3 s")
+            time.sleep(3.0)
+            continue
         try:
             _, home, _ = run(client, "pwd")
             base = remote_dir if remote_dir.startswith("/") else posixpath.join(home.strip(), remote_dir)
             mdir, rdb = posixpath.join(base, "models"), posixpath.join(base, "latency.db")
             run(client, remote_command(["mkdir", "-p", mdir]))
-            version, protocol = agent_version(client, python)
+            if pid is not None:
+                stop_agent(client, pid)
+                pid = None
+            agent_python = python
+            if wheel is not None:
+                from hwnas.remote.deploy import deploy_agent
+
+                agent_python = deploy_agent(client, base, python, wheel, on_line)
+            version, protocol = agent_version(client, agent_python)
             if protocol != PROTOCOL_VERSION:
                 raise RuntimeError(f"the device's agent {version} speaks protocol {protocol}, this host {PROTOCOL_VERSION}: "
                                    "install the same hwnas version on both")
-            sent, kept = upload(client, files, mdir, python)
-            argv = [python, "-m", "device_agent", "run", "--models", mdir, "--db", rdb, *flags.argv()]
+            sent, kept = upload(client, files, mdir, agent_python)
+            argv = [agent_python, "-m", "device_agent", "run", "--models", mdir, "--db", rdb, "--progress", "lines",
+                    *flags.argv()]
             t0 = time.perf_counter()
             try:
-                code = stream(client, remote_command(argv), on_line)
+                code = stream(client, f"echo {_PID_TAG} $$; exec {remote_command(argv)}", lines)
             except (OSError, EOFError, TimeoutError) as exc:
                 if attempts > retries:
                     raise RuntimeError(f"the run on {target.host} broke off {attempts} times ({exc}); "
@@ -169,13 +221,12 @@ def profile_remote(target: SSHTarget, models: Path, host_db: str, *, python: str
                 on_line(f"connection lost ({exc}); reconnecting")
                 continue
             merged = pull_and_merge(client, rdb, host_db)
-            summary = {"host": target.host, "port": target.port, "agent_version": version, "protocol": protocol,
-                       "uploaded": sent, "already_there": kept, "agent_exit": code, "attempts": attempts,
-                       "run_s": round(time.perf_counter() - t0, 2), "remote_db": rdb, "db": host_db,
-                       "merged": merged}  # fmt: skip
-            return summary
+            return {"host": target.host, "port": target.port, "agent_version": version, "protocol": protocol,
+                    "python": agent_python, "uploaded": sent, "already_there": kept, "agent_exit": code,
+                    "attempts": attempts, "run_s": round(time.perf_counter() - t0, 2), "remote_db": rdb,
+                    "db": host_db, "merged": merged}  # fmt: skip
         finally:
             client.close()
 
 
-__all__ = ["AgentFlags", "agent_version", "profile_remote", "pull_and_merge", "upload"]
+__all__ = ["AgentFlags", "agent_version", "profile_remote", "pull_and_merge", "stop_agent", "upload"]

@@ -113,8 +113,20 @@ def connect(target: SSHTarget, known_hosts: str | os.PathLike[str] | None = None
     if kh.is_file():
         client.load_host_keys(str(kh))
     client.set_missing_host_key_policy(_StrictPolicy(kh, accept_new))  # type: ignore[arg-type]
+    try:  # wait for the server's banner ourselves: a device that accepts but never speaks times out here
+        sock = socket.create_connection((target.host, target.port), timeout=timeout_s)
+        sock.settimeout(timeout_s)
+        if not sock.recv(4, socket.MSG_PEEK):
+            sock.close()
+            raise ConnectionError(f"{target.host}:{target.port} closed the connection before its SSH banner")
+    except (socket.timeout, TimeoutError):
+        client.close()
+        raise ConnectionError(f"{target.host}:{target.port} did not answer within {timeout_s:g} s") from None
+    except OSError as exc:
+        client.close()
+        raise ConnectionError(f"cannot connect to {target.host}:{target.port}: {exc.strerror or exc}") from None
     try:
-        client.connect(target.host, port=target.port, username=target.user, key_filename=target.identity,
+        client.connect(target.host, port=target.port, username=target.user, key_filename=target.identity, sock=sock,
                        timeout=timeout_s, banner_timeout=timeout_s, auth_timeout=timeout_s,
                        allow_agent=target.identity is None, look_for_keys=target.identity is None)  # fmt: skip
     except paramiko.BadHostKeyException as exc:
@@ -130,7 +142,8 @@ def connect(target: SSHTarget, known_hosts: str | os.PathLike[str] | None = None
         raise ConnectionError(f"{target.host}:{target.port} did not answer within {timeout_s:g} s ({exc})") from None
     except (OSError, paramiko.SSHException) as exc:
         client.close()
-        raise ConnectionError(f"cannot log in to {target.host}:{target.port}: {' '.join(str(exc).split())}") from None
+        text = " ".join(str(exc).split())
+        raise ConnectionError(f"cannot log in to {target.host}:{target.port}: {text}") from None
     return client
 
 
@@ -172,7 +185,10 @@ def stream(client: paramiko.SSHClient, command: str, on_line: Any, idle_timeout_
         raise TimeoutError(f"no output from the device for {idle_timeout_s:g} s") from exc
     if buf.strip():
         on_line(buf.decode(errors="replace"))
-    return chan.recv_exit_status()
+    status = chan.recv_exit_status()
+    if status == -1:  # the channel closed without an exit status: the connection dropped
+        raise EOFError("the connection closed before the remote command ended")
+    return status
 
 
 __all__ = ["HostKeyError", "SSHTarget", "connect", "fingerprint", "remote_command", "run", "stream"]
