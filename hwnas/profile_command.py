@@ -10,12 +10,71 @@ from typing import Any
 from hwnas.errors import CLIError
 
 
-def cmd_profile(args: argparse.Namespace) -> int:
-    """Run :func:`hwnas.remote.profile.profile_remote` for ``--host``; one-line errors."""
+class FleetDisplay:
+    """One status line per device: redrawn in place on a terminal, else printed as ``[name] text``."""
+
+    def __init__(self, names: list[str], stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.names = names
+        self.status = {n: "waiting" for n in names}
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.drawn = False
+
+    def update(self, name: str, text: str) -> None:
+        self.status[name] = text
+        if not self.tty:
+            print(f"[{name}] {text}", file=self.stream, flush=True)
+            return
+        if self.drawn:
+            self.stream.write(f"\x1b[{len(self.names)}A")
+        width = max(len(n) for n in self.names)
+        for n in self.names:
+            self.stream.write(f"\r\x1b[K{n:<{width}}  {self.status[n][:100]}\n")
+        self.stream.flush()
+        self.drawn = True
+
+
+def _flags(args: argparse.Namespace) -> Any:
+    from hwnas.remote.profile import AgentFlags
+
+    return AgentFlags(args.runtime, args.threads, args.warmup, args.repeats, args.min_repeat_ms, args.timeout_s,
+                      args.device_name)  # fmt: skip
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """``--inventory``: profile every device of the file concurrently into ``--db``."""
     from hwnas.cli import emit
-    from hwnas.remote.profile import AgentFlags, profile_remote
+    from hwnas.remote.inventory import load_inventory, profile_fleet
+
+    if args.device_name:
+        raise CLIError("--device-name is per device in an inventory (its name field); drop it")
+    try:
+        devices = load_inventory(args.inventory)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    display = FleetDisplay([d.name for d in devices])
+    results = profile_fleet(devices, Path(args.models), args.db, flags=_flags(args), known_hosts=args.known_hosts,
+                            accept_new=args.accept_new_host_key, install=not args.no_install, ssh_config=args.ssh_config,
+                            retries=args.retries, connect_timeout_s=args.connect_timeout_s,
+                            on_status=(lambda n, t: None) if args.json else display.update)  # fmt: skip
+    text = "\n".join(f"{r['name']}: " + (f"ok, {r['merged'].get('measurements', 0)} new measurement(s)" if r["ok"]
+                                         else f"FAILED: {r.get('error') or 'agent exit ' + str(r.get('agent_exit'))}")
+                     for r in results)  # fmt: skip
+    emit({"devices": results, "db": args.db}, args.json, text)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Run :func:`hwnas.remote.profile.profile_remote` for ``--host`` (or :func:`cmd_fleet` for
+    ``--inventory``); one-line errors."""
+    from hwnas.cli import emit
+    from hwnas.remote.profile import profile_remote
     from hwnas.remote.ssh import HostKeyError, SSHTarget
 
+    if args.retries < 0:
+        raise CLIError(f"--retries must be >= 0, got {args.retries}")
+    if args.inventory:
+        return cmd_fleet(args)
     try:
         target = SSHTarget.parse(args.host)
         if args.identity:
@@ -23,10 +82,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         target = target.with_ssh_config(args.ssh_config)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    if args.retries < 0:
-        raise CLIError(f"--retries must be >= 0, got {args.retries}")
-    flags = AgentFlags(args.runtime, args.threads, args.warmup, args.repeats, args.min_repeat_ms, args.timeout_s,
-                       args.device_name)  # fmt: skip
+    flags = _flags(args)
     show = (lambda line: None) if args.json else (lambda line: print(f"[{target.host}] {line}", file=sys.stderr))
     try:
         summary = profile_remote(target, Path(args.models), args.db, python=args.python, known_hosts=args.known_hosts,
@@ -51,7 +107,10 @@ def add_parser(sub: Any, default_db: str) -> None:
         "measurements into --db. Host keys are verified against known_hosts; an unknown key is refused unless "
         "--accept-new-host-key. Re-running resumes: nothing measured is lost or duplicated.",
     )  # fmt: skip
-    q.add_argument("--host", required=True, help="[user@]host[:port], or a Host alias of ~/.ssh/config")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="[user@]host[:port], or a Host alias of ~/.ssh/config")
+    where.add_argument("--inventory", metavar="TOML", help="profile every [[device]] of this file concurrently "
+                       "(fields: name, host, user, port, key, python, runtime, threads, remote_dir)")
     q.add_argument("--models", required=True, help="folder of .onnx files (e.g. from hwnas export)")
     q.add_argument("--db", default=default_db, help=f"host latency database (default {default_db})")
     q.add_argument("--identity", help="private key file (default: ssh-agent, ~/.ssh keys, IdentityFile)")

@@ -5,7 +5,7 @@ machine, running the agent of this checkout's virtual environment."""
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -14,42 +14,41 @@ from pathlib import Path
 
 import pytest
 
+from hwnas.remote.local_sshd import SSHD, free_port, make_key, start_sshd
 from hwnas.remote.ssh import HostKeyError, SSHTarget, connect, remote_command, run
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="openssh-server is not installed (make test installs it)")
+_free_port = free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _start_sshd(d: Path, client_pub: str):
+    try:
+        return start_sshd(d, client_pub)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("client")
+    return make_key(d / "client_key")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: Path):
     d = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
-    port = _free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
-        f"PidFile {d / 'sshd.pid'}\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "UsePAM no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
-    )
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.skip("sshd did not start")
-    yield {"port": port, "key": str(d / "client_key"), "dir": d, "pid": proc.pid}
+    proc, port = _start_sshd(d, client_key.with_suffix(".pub").read_text())
+    yield {"port": port, "key": str(client_key), "dir": d, "pid": proc.pid}
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def sshd2(tmp_path_factory: pytest.TempPathFactory, client_key: Path):
+    """A second server: a second device."""
+    d = tmp_path_factory.mktemp("sshd2")
+    proc, port = _start_sshd(d, client_key.with_suffix(".pub").read_text())
+    yield {"port": port, "key": str(client_key), "dir": d, "pid": proc.pid}
     proc.terminate()
     proc.wait(5)
 
@@ -209,3 +208,46 @@ def test_silent_device_times_out_instead_of_hanging(tmp_path: Path, capsys: pyte
     assert code == 2 and time.perf_counter() - t0 < 20
     assert "did not answer within 1.5 s" in capsys.readouterr().err
     server.close()
+
+
+def test_inventory_profiles_devices_concurrently(sshd: dict, sshd2: dict, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "2", "--seed", "4", "--out", str(models)]) == 0
+    inv = tmp_path / "devices.toml"
+    rows = [("pi-a", sshd["port"]), ("pi-b", sshd2["port"]), ("gone", _free_port())]
+    inv.write_text("".join(
+        f'[[device]]\nname = "{n}"\nhost = "127.0.0.1:{p}"\nkey = "{sshd["key"]}"\npython = "{sys.executable}"\n'
+        f'threads = 1\nremote_dir = "{tmp_path / n}"\n\n' for n, p in rows))
+    db = tmp_path / "fleet.db"
+    code = hwnas_main(["profile", "--inventory", str(inv), "--models", str(models), "--db", str(db), "--no-install",
+                       "--known-hosts", str(tmp_path / "kh"), "--accept-new-host-key", "--connect-timeout-s", "3",
+                       "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 1  # one device is unreachable; the others are profiled
+    assert "pi-a: ok, 2 new" in out.out and "pi-b: ok, 2 new" in out.out and "gone: FAILED: cannot connect" in out.out
+    assert "[pi-a] [1/2]" in out.err and "[pi-b] [2/2]" in out.err  # one progress stream per device
+    with LatencyDB(db) as ldb:
+        names = sorted(d.name for d in ldb.devices())
+        assert names == ["pi-a", "pi-b"] and len(ldb.measurements(device="pi-a")) == 2
+        assert len(ldb.measurements(device="pi-b")) == 2
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('[[device]]\nname = "a"\n', "host is required"),
+    ('[[device]]\nname = "a"\nhost = "h"\ncolour = "red"\n', "unknown field 'colour'"),
+    ('[[device]]\nname = "a"\nhost = "h"\nthreads = "four"\n', "threads must be a int"),
+    ('[[device]]\nname = "a"\nhost = "h"\n[[device]]\nname = "a"\nhost = "g"\n', "used twice"),
+    ('[[device]]\nname = "a"\nhost = "bad host:"\n', "[user@]host[:port]"),
+    ("device = 3\n", "[[device]] tables"),
+])
+def test_bad_inventory_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    from hwnas.remote.inventory import load_inventory
+
+    inv = tmp_path / "inv.toml"
+    inv.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        load_inventory(inv)
