@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="label of this device (part of its device id); default: the hostname")
     run.add_argument("--force", action="store_true",
                      help="re-measure models already measured OK with the same settings")
+    run.add_argument("--tvm-target", default="", metavar="JSON",
+                     help='--runtime tvm: target as a JSON object, e.g. {"kind": "llvm", "mtriple": '
+                          '"aarch64-linux-gnu", "num-cores": 4} (default: llvm for this CPU, --threads cores)')
+    run.add_argument("--tvm-tune-trials", type=int, default=0, metavar="N",
+                     help="--runtime tvm: MetaSchedule tuning trials per model (0: untuned; untuned TVM code is "
+                          "many times slower than onnxruntime; raise --timeout-s when tuning)")
     run.add_argument("--progress", choices=("auto", "lines", "none"), default="auto",
                      help="progress on stderr: auto (an updating line on a terminal, else none), lines (one "
                           "line per model, for a host reading it over SSH), none")
@@ -194,12 +200,12 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
         config = resolve_config(MeasureConfig(
             runtime=args.runtime, provider=args.provider, threads=args.threads, warmup=args.warmup,
             repeats=args.repeats, min_repeat_ms=args.min_repeat_ms, timeout_s=args.timeout_s,
-            profile_nodes=args.profile_nodes,
+            profile_nodes=args.profile_nodes, tvm_target=args.tvm_target, tvm_tune_trials=args.tvm_tune_trials,
         ))
         models = discover_models(
             args.models, warn=lambda message: print(f"{PROG}: warning: {message}", file=err)
         )
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         raise _UsageError(str(exc)) from None
     if Path(args.db).is_dir():
         raise _UsageError(f"--db {args.db}: is a folder; give a database file path")

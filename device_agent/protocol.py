@@ -53,7 +53,7 @@ class MeasureConfig:
     killed and the model is recorded with status ``timeout``.
 
     Attributes:
-        runtime: inference runtime; ``onnxruntime`` (``tvm`` later).
+        runtime: inference runtime: ``onnxruntime`` or ``tvm``.
         provider: execution provider: ``cpu``, ``cuda``, ``tensorrt`` (aliases) or a full
             onnxruntime provider name such as ``CUDAExecutionProvider``.
         threads: intra-op threads; 0 lets the runtime choose (onnxruntime: one per physical core).
@@ -62,6 +62,9 @@ class MeasureConfig:
         min_repeat_ms: minimum duration of one repeat, in milliseconds (> 0).
         timeout_s: per-model budget for load + warm-up + timing, in seconds (> 0). Not part of
             :meth:`config_hash`: it does not change the numbers.
+        tvm_target: ``tvm`` only: the TVM target as canonical JSON (see
+            :mod:`device_agent.runtimes.tvm_rt`); hashed for ``tvm`` only.
+        tvm_tune_trials: ``tvm`` only: MetaSchedule trials (0: untuned); hashed for ``tvm`` only.
 
     Example:
         >>> cfg = MeasureConfig(repeats=5, min_repeat_ms=1.0)
@@ -78,6 +81,8 @@ class MeasureConfig:
     min_repeat_ms: float = 20.0
     timeout_s: float = 120.0
     profile_nodes: int = 0
+    tvm_target: str = ""
+    tvm_tune_trials: int = 0
 
     def validate(self) -> None:
         """Checks every field's range.
@@ -106,6 +111,10 @@ class MeasureConfig:
             )
         if not _is_int(self.profile_nodes) or self.profile_nodes < 0:
             raise ValueError(f"--profile-nodes must be a non-negative integer, got {self.profile_nodes!r}")
+        if not _is_int(self.tvm_tune_trials) or self.tvm_tune_trials < 0:
+            raise ValueError(f"--tvm-tune-trials must be a non-negative integer, got {self.tvm_tune_trials!r}")
+        if not isinstance(self.tvm_target, str):
+            raise ValueError(f"--tvm-target must be a JSON string, got {self.tvm_target!r}")
         if not _is_number(self.timeout_s) or self.timeout_s <= 0:
             raise ValueError(
                 f"--timeout-s must be a positive number of seconds, got {self.timeout_s!r}"
@@ -125,9 +134,12 @@ class MeasureConfig:
         """Hex sha256 of the canonical JSON of the fields in :data:`HASHED_FIELDS`.
 
         Canonical: sorted keys, no whitespace, ``min_repeat_ms`` as a float (so ``20`` and
-        ``20.0`` hash alike). ``timeout_s`` is excluded.
+        ``20.0`` hash alike). ``timeout_s`` is excluded. For ``runtime == "tvm"`` the target and
+        tuning trials are hashed too (so onnxruntime hashes are what they always were).
         """
         data = {name: getattr(self, name) for name in HASHED_FIELDS}
+        if self.runtime == "tvm":
+            data.update(tvm_target=self.tvm_target, tvm_tune_trials=self.tvm_tune_trials)
         data["min_repeat_ms"] = float(data["min_repeat_ms"])
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -3,7 +3,8 @@
 This is the one place where the ``--runtime``/``--provider`` strings become a backend. Backend
 modules are imported lazily: importing this package does not import onnxruntime.
 
-Supported: ``onnxruntime`` (module :mod:`device_agent.runtimes.ort`). ``tvm`` comes later.
+Supported: ``onnxruntime`` (module :mod:`device_agent.runtimes.ort`) and ``tvm`` (module
+:mod:`device_agent.runtimes.tvm_rt`: Relax-compiled, cached libraries; needs apache-tvm).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from latency_db.records import Status
 from device_agent.protocol import MeasureConfig, MeasureResult, one_line
 
 #: Names accepted by ``--runtime``.
-SUPPORTED_RUNTIMES: tuple[str, ...] = ("onnxruntime",)
+SUPPORTED_RUNTIMES: tuple[str, ...] = ("onnxruntime", "tvm")
 
 
 def _check_runtime(runtime: str) -> None:
@@ -40,6 +41,15 @@ def resolve_config(config: MeasureConfig) -> MeasureConfig:
     """
     config.validate()
     _check_runtime(config.runtime)
+    if config.runtime == "tvm":
+        from device_agent.runtimes import tvm_rt
+
+        if config.provider not in ("cpu", "CPUExecutionProvider"):
+            raise ValueError(f"--provider {config.provider}: the tvm runtime runs on the CPU; use --provider cpu")
+        tvm_rt.tvm_module()
+        return dataclasses.replace(config, provider="cpu", tvm_target=tvm_rt.canonical_target(config))
+    if config.tvm_target or config.tvm_tune_trials:
+        raise ValueError("--tvm-target and --tvm-tune-trials need --runtime tvm")
     from device_agent.runtimes import ort
 
     ort.resolve_providers(config.provider)
@@ -50,6 +60,10 @@ def preload(runtime: str) -> dict[str, Any]:
     """Imports the runtime's backend (so its import time is not charged to the first model) and
     returns its versions and providers."""
     _check_runtime(runtime)
+    if runtime == "tvm":
+        from device_agent.runtimes import tvm_rt
+
+        return {"runtime": runtime, "version": tvm_rt.tvm_module().__version__, "providers": ["cpu"]}
     from device_agent.runtimes import ort
 
     return {"runtime": runtime, "version": ort.ort.__version__,
@@ -76,6 +90,8 @@ def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
         A :class:`MeasureResult`; ``environment`` holds ``load_ms`` and ``session_providers``.
     """
     _check_runtime(config.runtime)
+    if config.runtime == "tvm":
+        return _measure_tvm(path, config)
     from device_agent.runtimes import ort
 
     env: dict[str, Any] = {}
@@ -103,6 +119,31 @@ def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
             env["node_profile_ms"] = ort.profile_nodes(path, config, feeds)
         except Exception as exc:  # noqa: BLE001 - the timing stands; the profile is extra
             env["node_profile_error"] = one_line(exc)
+    env["measure_s"] = round(time.perf_counter() - start, 3)
+    return MeasureResult.success(samples_ms, number, env)
+
+
+def _measure_tvm(path: str | Path, config: MeasureConfig) -> MeasureResult:
+    """:func:`measure_file` for ``--runtime tvm``: compile (or take from the cache), load, time."""
+    import hashlib
+
+    from device_agent.runtimes import tvm_rt
+
+    env: dict[str, Any] = {}
+    start = time.perf_counter()
+    try:
+        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        lib, info = tvm_rt.compile_model(path, config, sha)
+        env.update(info)
+        vm, dev = tvm_rt.load(lib)
+        inputs = tvm_rt.make_inputs(path, dev)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        return MeasureResult.failure(Status.ERROR, f"tvm compile/load failed: {one_line(exc)}", env)
+    env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+    try:
+        samples_ms, number = tvm_rt.time_model(vm, inputs, dev, config)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
     env["measure_s"] = round(time.perf_counter() - start, 3)
     return MeasureResult.success(samples_ms, number, env)
 

@@ -1,0 +1,116 @@
+"""The agent's TVM runtime: real Relax compilation (apache-tvm, installed by make test), the compiled
+library cache, MetaSchedule tuning on a tiny model, and the config hash that keeps onnxruntime's
+measurements where they were."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device_agent.protocol import HASHED_FIELDS, MeasureConfig
+
+tvm = pytest.importorskip("tvm")
+from device_agent.runtimes import tvm_rt  # noqa: E402
+
+
+def test_parse_target_forms_and_refusals() -> None:
+    assert tvm_rt.parse_target("", threads=3) == {"kind": "llvm", "num-cores": 3}
+    assert tvm_rt.parse_target("llvm") == {"kind": "llvm"}
+    assert tvm_rt.parse_target('{"kind": "llvm", "mtriple": "aarch64-linux-gnu"}')["mtriple"] == "aarch64-linux-gnu"
+    with pytest.raises(ValueError, match="refuses target strings with options"):
+        tvm_rt.parse_target("llvm -mcpu=cortex-a72")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        tvm_rt.parse_target("{kind: llvm}")
+    with pytest.raises(ValueError, match='"kind"'):
+        tvm_rt.parse_target('{"mcpu": "x"}')
+
+
+def test_config_hash_unchanged_for_onnxruntime_and_distinct_for_tvm() -> None:
+    cfg = MeasureConfig(repeats=5)
+    data = {n: getattr(cfg, n) for n in HASHED_FIELDS}
+    data["min_repeat_ms"] = float(data["min_repeat_ms"])
+    legacy = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert cfg.config_hash() == legacy  # measurements taken before the tvm fields existed still match
+    t = MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}')
+    hashes = {t.config_hash(), MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm","num-cores":1}').config_hash(),
+              MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}', tvm_tune_trials=8).config_hash()}
+    assert len(hashes) == 3
+    with pytest.raises(ValueError, match="--tvm-tune-trials"):
+        MeasureConfig(runtime="tvm", tvm_tune_trials=-1).validate()
+
+
+def _agent(*argv: str, env_cache: Path) -> tuple[int, str, str]:
+    import os
+    import subprocess
+
+    env = {**os.environ, "DEVICE_AGENT_TVM_CACHE": str(env_cache)}
+    p = subprocess.run([sys.executable, "-m", "device_agent", "run", *argv], capture_output=True, text=True, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_tvm_runtime_measures_nb201_and_caches_the_library(tmp_path: Path) -> None:
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "2", "--seed", "1", "--out", str(models)]) == 0
+    db, cache = tmp_path / "l.db", tmp_path / "cache"
+    flags = ["--models", str(models), "--db", str(db), "--threads", "1", "--warmup", "1", "--repeats", "3",
+             "--min-repeat-ms", "5", "--json"]  # fmt: skip
+    code, out, err = _agent(*flags, "--runtime", "tvm", env_cache=cache)
+    assert code == 0, err
+    assert json.loads(out)["measured"] == 2 and len(list(cache.glob("*.so"))) == 2
+    code, out, err = _agent(*flags, env_cache=cache)  # onnxruntime beside it, same DB
+    assert code == 0, err
+    with LatencyDB(db) as ldb:
+        tv = ldb.measurements(runtime="tvm")
+        ort = ldb.measurements(runtime="onnxruntime")
+    assert len(tv) == 2 and len(ort) == 2
+    m = tv[0]
+    assert m.config["tvm_target"] == '{"kind":"llvm","num-cores":1}' and m.config["tvm_tune_trials"] == 0
+    assert m.environment["tvm_version"] == tvm.__version__ and m.environment["tvm_cache_hit"] is False
+    assert m.median_ms > 0
+    code, out, err = _agent(*flags, "--runtime", "tvm", env_cache=cache)  # measured already: skipped
+    assert code == 0 and json.loads(out)["skipped"] == 2
+    code, out, err = _agent(*flags, "--runtime", "tvm", "--force", env_cache=cache)
+    with LatencyDB(db) as ldb:
+        again = ldb.measurements(runtime="tvm")[-1]
+    assert code == 0 and again.environment["tvm_cache_hit"] is True and "compile_s" not in again.environment
+
+
+def test_tvm_flags_refused_without_tvm_runtime(tmp_path: Path) -> None:
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    code, _, err = _agent("--models", str(tmp_path), "--db", str(tmp_path / "d.db"), "--tvm-tune-trials", "4",
+                          env_cache=tmp_path)
+    assert code == 2 and "need --runtime tvm" in err
+    code, _, err = _agent("--models", str(tmp_path), "--db", str(tmp_path / "d.db"), "--runtime", "tvm",
+                          "--tvm-target", "llvm -mcpu=skylake", env_cache=tmp_path)
+    assert code == 2 and "JSON object" in err and "\n" not in err.strip()
+
+
+def test_metaschedule_tuning_on_a_tiny_model(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((8, 8, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], [w])
+    models = tmp_path / "m"
+    models.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(models / "conv.onnx"))
+    code, out, err = _agent("--models", str(models), "--db", str(tmp_path / "t.db"), "--runtime", "tvm", "--threads",
+                            "1", "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "2", "--tvm-tune-trials", "2",
+                            "--timeout-s", "600", "--json", env_cache=tmp_path / "c")  # fmt: skip
+    assert code == 0, err
+    from latency_db import LatencyDB
+
+    with LatencyDB(tmp_path / "t.db") as ldb:
+        (m,) = ldb.measurements()
+    assert m.config["tvm_tune_trials"] == 2 and m.environment["compile_s"] > 0 and m.median_ms > 0
