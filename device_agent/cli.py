@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tvm-tune-trials", type=int, default=0, metavar="N",
                      help="--runtime tvm: MetaSchedule tuning trials per model (0: untuned; untuned TVM code is "
                           "many times slower than onnxruntime; raise --timeout-s when tuning)")
+    run.add_argument("--tvm-rpc", default="", metavar="ADDR",
+                     help="--runtime tvm on a board behind a TVM RPC server (HOST:PORT of python -m "
+                          "tvm.exec.rpc_server) or tracker (tracker:HOST:PORT:KEY): compile here for --tvm-target, "
+                          "upload, time there; needs --device-name")
     run.add_argument("--progress", choices=("auto", "lines", "none"), default="auto",
                      help="progress on stderr: auto (an updating line on a terminal, else none), lines (one "
                           "line per model, for a host reading it over SSH), none")
@@ -201,7 +205,10 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
             runtime=args.runtime, provider=args.provider, threads=args.threads, warmup=args.warmup,
             repeats=args.repeats, min_repeat_ms=args.min_repeat_ms, timeout_s=args.timeout_s,
             profile_nodes=args.profile_nodes, tvm_target=args.tvm_target, tvm_tune_trials=args.tvm_tune_trials,
+            tvm_rpc=args.tvm_rpc,
         ))
+        if config.tvm_rpc and not args.device_name:
+            raise ValueError("--tvm-rpc needs --device-name: the measurements are the remote board's, not this machine's")
         models = discover_models(
             args.models, warn=lambda message: print(f"{PROG}: warning: {message}", file=err)
         )

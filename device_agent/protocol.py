@@ -65,6 +65,8 @@ class MeasureConfig:
         tvm_target: ``tvm`` only: the TVM target as canonical JSON (see
             :mod:`device_agent.runtimes.tvm_rt`); hashed for ``tvm`` only.
         tvm_tune_trials: ``tvm`` only: MetaSchedule trials (0: untuned); hashed for ``tvm`` only.
+        tvm_rpc: ``tvm`` only: an RPC server ``HOST:PORT`` or ``tracker:HOST:PORT:KEY`` to time on
+            (the route, not the protocol: not hashed; the device is told apart by its name).
 
     Example:
         >>> cfg = MeasureConfig(repeats=5, min_repeat_ms=1.0)
@@ -83,6 +85,7 @@ class MeasureConfig:
     profile_nodes: int = 0
     tvm_target: str = ""
     tvm_tune_trials: int = 0
+    tvm_rpc: str = ""
 
     def validate(self) -> None:
         """Checks every field's range.

@@ -114,3 +114,42 @@ def test_metaschedule_tuning_on_a_tiny_model(tmp_path: Path) -> None:
     with LatencyDB(tmp_path / "t.db") as ldb:
         (m,) = ldb.measurements()
     assert m.config["tvm_tune_trials"] == 2 and m.environment["compile_s"] > 0 and m.median_ms > 0
+
+
+def test_tvm_rpc_server_path(tmp_path: Path) -> None:
+    """A real TVM RPC server on 127.0.0.1 stands for a board: compile here, upload, time there."""
+    import socket
+    import subprocess
+    import time
+
+    from hwnas.cli import main as hwnas_main
+    from hwnas.remote.local_sshd import free_port
+    from latency_db import LatencyDB
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(port),
+                               "--port-end", str(port + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        models = tmp_path / "models"
+        assert hwnas_main(["export", "--space", "nb201", "--sample", "1", "--seed", "2", "--out", str(models)]) == 0
+        flags = ["--models", str(models), "--db", str(tmp_path / "r.db"), "--runtime", "tvm", "--threads", "1",
+                 "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "5"]  # fmt: skip
+        code, _, err = _agent(*flags, "--tvm-rpc", f"127.0.0.1:{port}", env_cache=tmp_path / "c")
+        assert code == 2 and "needs --device-name" in err
+        code, _, err = _agent(*flags, "--tvm-rpc", f"127.0.0.1:{port}", "--device-name", "board-rpc",
+                              env_cache=tmp_path / "c")  # fmt: skip
+        assert code == 0, err
+        with LatencyDB(tmp_path / "r.db") as ldb:
+            (m,) = ldb.measurements(device="board-rpc")
+        assert m.environment["tvm_rpc"] == f"127.0.0.1:{port}" and m.median_ms > 0 and m.number >= 1
+        code, _, err = _agent(*flags, "--tvm-rpc", "nowhere", "--device-name", "b", env_cache=tmp_path / "c")
+        assert code == 2 and "HOST:PORT" in err
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -47,9 +47,11 @@ def resolve_config(config: MeasureConfig) -> MeasureConfig:
         if config.provider not in ("cpu", "CPUExecutionProvider"):
             raise ValueError(f"--provider {config.provider}: the tvm runtime runs on the CPU; use --provider cpu")
         tvm_rt.tvm_module()
+        if config.tvm_rpc:
+            tvm_rt.parse_rpc(config.tvm_rpc)
         return dataclasses.replace(config, provider="cpu", tvm_target=tvm_rt.canonical_target(config))
-    if config.tvm_target or config.tvm_tune_trials:
-        raise ValueError("--tvm-target and --tvm-tune-trials need --runtime tvm")
+    if config.tvm_target or config.tvm_tune_trials or config.tvm_rpc:
+        raise ValueError("--tvm-target, --tvm-tune-trials and --tvm-rpc need --runtime tvm")
     from device_agent.runtimes import ort
 
     ort.resolve_providers(config.provider)
@@ -135,13 +137,18 @@ def _measure_tvm(path: str | Path, config: MeasureConfig) -> MeasureResult:
         sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         lib, info = tvm_rt.compile_model(path, config, sha)
         env.update(info)
-        vm, dev = tvm_rt.load(lib)
+        if config.tvm_rpc:
+            vm, dev, remote = tvm_rt.open_remote(config, lib)
+            env.update(remote)
+        else:
+            vm, dev = tvm_rt.load(lib)
         inputs = tvm_rt.make_inputs(path, dev)
     except Exception as exc:  # noqa: BLE001 - failures are data
         return MeasureResult.failure(Status.ERROR, f"tvm compile/load failed: {one_line(exc)}", env)
     env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
     try:
-        samples_ms, number = tvm_rt.time_model(vm, inputs, dev, config)
+        timer = tvm_rt.time_remote if config.tvm_rpc else tvm_rt.time_model
+        samples_ms, number = timer(vm, inputs, dev, config)
     except Exception as exc:  # noqa: BLE001 - failures are data
         return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
     env["measure_s"] = round(time.perf_counter() - start, 3)

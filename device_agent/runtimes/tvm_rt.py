@@ -18,6 +18,11 @@ never torch.
 * **Timing**: ``warmup`` calls discarded, ``number`` calibrated like onnxruntime's (at least 1.2 x
   ``min_repeat_ms`` per repeat), then ``vm.time_evaluator("main", number, repeat=repeats)``;
   samples are its per-repeat means, in ms.
+* **Remote (RPC)**: with ``--tvm-rpc HOST:PORT`` (a ``python -m tvm.exec.rpc_server``) or
+  ``tracker:HOST:PORT:KEY`` (a device registered with an RPC tracker), the library is compiled here
+  for ``--tvm-target``, uploaded, loaded into a Relax VM on the remote CPU and timed there by the
+  same time evaluator; ``number`` comes from one timed probe call (a local calibration loop would
+  time the network). Inputs are created on the remote device.
 """
 
 from __future__ import annotations
@@ -179,6 +184,42 @@ def make_inputs(model_path: str | Path, dev: Any) -> list[Any]:
     return out
 
 
+def parse_rpc(text: str) -> tuple[str, str, int, str | None]:
+    """``("server"|"tracker", host, port, key)`` of ``--tvm-rpc``; ``ValueError`` (one line)."""
+    parts = text.strip().split(":")
+    kind = "tracker" if parts[0] == "tracker" else "server"
+    body = parts[1:] if kind == "tracker" else parts
+    want = 3 if kind == "tracker" else 2
+    if len(body) != want or not body[1].isdigit() or not body[0] or (kind == "tracker" and not body[2]):
+        raise ValueError(f"--tvm-rpc must be HOST:PORT (an rpc_server) or tracker:HOST:PORT:KEY, got {text!r}")
+    return kind, body[0], int(body[1]), body[2] if kind == "tracker" else None
+
+
+def open_remote(config: MeasureConfig, lib: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """``(vm, remote device, info)``: ``lib`` uploaded to ``config.tvm_rpc`` and loaded there."""
+    tvm_module()
+    from tvm import relax, rpc
+
+    kind, host, port, key = parse_rpc(config.tvm_rpc)
+    session = rpc.connect_tracker(host, port).request(key) if kind == "tracker" else rpc.connect(host, port)
+    session.upload(str(lib))
+    dev = session.cpu()
+    vm = relax.VirtualMachine(session.load_module(lib.name), dev)
+    return vm, dev, {"tvm_rpc": config.tvm_rpc}
+
+
+def time_remote(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> tuple[list[float], int]:
+    """The protocol over RPC: warm-up, ``number`` from one timed probe call, then the timed repeats."""
+    import math
+
+    if config.warmup:
+        vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
+    probe_s = max(float(vm.time_evaluator("main", dev, number=1, repeat=1)(*inputs).results[0]), 1e-9)
+    number = max(1, math.ceil(config.min_repeat_ms * 1.2 / (probe_s * 1e3)))
+    timer = vm.time_evaluator("main", dev, number=number, repeat=config.repeats)
+    return [float(s) * 1e3 for s in timer(*inputs).results], number
+
+
 def time_model(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> tuple[list[float], int]:
     """The agent's protocol with TVM's time evaluator; ``(samples_ms, number)``."""
     from device_agent.runtimes.ort import calibrate_number
@@ -191,4 +232,5 @@ def time_model(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> t
     return [float(s) * 1e3 for s in timer(*inputs).results], number
 
 
-__all__ = ["canonical_target", "compile_model", "load", "make_inputs", "parse_target", "time_model", "tvm_module"]
+__all__ = ["canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc", "parse_target",
+           "time_model", "time_remote", "tvm_module"]
