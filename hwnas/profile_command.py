@@ -38,7 +38,7 @@ def _flags(args: argparse.Namespace) -> Any:
     from hwnas.remote.profile import AgentFlags
 
     return AgentFlags(args.runtime, args.threads, args.warmup, args.repeats, args.min_repeat_ms, args.timeout_s,
-                      args.device_name)  # fmt: skip
+                      args.device_name, args.tvm_target, args.tvm_tune_trials)  # fmt: skip
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -126,7 +126,9 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--retries", type=int, default=2, help="reconnects after a dropped connection (default 2)")
     q.add_argument("--connect-timeout-s", type=float, default=15.0, help="seconds to wait for the device (default 15)")
     a = q.add_argument_group("agent flags (passed to device_agent run)")
-    a.add_argument("--runtime")
+    a.add_argument("--runtime", help="onnxruntime (default) or tvm (deploys hwnas[tvm] on the device)")
+    a.add_argument("--tvm-target", metavar="JSON", help="--runtime tvm: TVM target as a JSON object")
+    a.add_argument("--tvm-tune-trials", type=int, help="--runtime tvm: MetaSchedule trials per model (0: untuned)")
     a.add_argument("--threads", type=int)
     a.add_argument("--warmup", type=int)
     a.add_argument("--repeats", type=int)

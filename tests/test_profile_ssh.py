@@ -251,3 +251,21 @@ def test_bad_inventory_is_one_line(tmp_path: Path, text: str, needle: str) -> No
     inv.write_text(text)
     with pytest.raises(ValueError, match=re.escape(needle)):
         load_inventory(inv)
+
+
+def test_profile_with_the_tvm_runtime_over_ssh(sshd: dict, tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models = tmp_path / "models"
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "1", "--seed", "8", "--out", str(models)]) == 0
+    argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
+            str(tmp_path / "kh"), "--accept-new-host-key", "--no-install", "--python", sys.executable,
+            "--remote-dir", str(tmp_path / "dev"), "--models", str(models), "--db", str(tmp_path / "h.db"),
+            "--runtime", "tvm", "--tvm-target", '{"kind": "llvm", "num-cores": 1}', "--warmup", "1", "--repeats", "3",
+            "--min-repeat-ms", "5", "--json"]  # fmt: skip
+    assert hwnas_main(argv) == 0
+    with LatencyDB(tmp_path / "h.db") as db:
+        (m,) = db.measurements(runtime="tvm")
+    assert m.config["tvm_target"] == '{"kind":"llvm","num-cores":1}' and "tvm_version" in m.environment

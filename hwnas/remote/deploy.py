@@ -63,12 +63,13 @@ def wheel_digest(wheel: Path) -> str:
 
 
 def deploy_agent(client: Any, base: str, python: str, wheel: Path,
-                 on_line: Callable[[str], None] = lambda line: None, timeout_s: float = 900.0) -> str:
-    """Install ``wheel`` into ``<base>/venv`` on the device (made with ``python -m venv``);
-    returns the venv's python. ``RuntimeError`` (one line) when a step fails."""
+                 on_line: Callable[[str], None] = lambda line: None, timeout_s: float = 900.0,
+                 extras: tuple[str, ...] = ()) -> str:
+    """Install ``wheel`` (with ``extras``, e.g. ``("tvm",)``) into ``<base>/venv`` on the device (made
+    with ``python -m venv``); returns the venv's python. ``RuntimeError`` (one line) when a step fails."""
     venv = posixpath.join(base, "venv")
     vpy = posixpath.join(venv, "bin", "python")
-    sha = wheel_digest(wheel)
+    sha = wheel_digest(wheel) + "".join(f"+{e}" for e in sorted(extras))
     code, out, _ = run(client, remote_command(["cat", posixpath.join(venv, _MARKER)]))
     if code == 0 and out.strip() == sha:
         return vpy
@@ -83,8 +84,9 @@ def deploy_agent(client: Any, base: str, python: str, wheel: Path,
     finally:
         sftp.close()
     pip = [vpy, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    for extra in ([], ["--no-deps", "--force-reinstall"]):  # dependencies, then this very wheel's code
-        code, _, err = run(client, remote_command([*pip, *extra, remote_wheel]), timeout_s=timeout_s)
+    spec = remote_wheel + (f"[{','.join(sorted(extras))}]" if extras else "")
+    for extra, target in (([], spec), (["--no-deps", "--force-reinstall"], remote_wheel)):  # deps, then this code
+        code, _, err = run(client, remote_command([*pip, *extra, target]), timeout_s=timeout_s)
         if code != 0:
             raise RuntimeError(f"pip install of the agent failed on the device: {' '.join(err.split())[-300:]}")
     run(client, remote_command([vpy, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",

@@ -112,7 +112,8 @@ def profile_fleet(devices: list[DeviceEntry], models: Path, host_db: str, *, fla
 
         dev_flags = AgentFlags(runtime=dev.runtime or flags.runtime, threads=dev.threads or flags.threads,
                                warmup=flags.warmup, repeats=flags.repeats, min_repeat_ms=flags.min_repeat_ms,
-                               timeout_s=flags.timeout_s, device_name=dev.name)  # fmt: skip
+                               timeout_s=flags.timeout_s, device_name=dev.name, tvm_target=flags.tvm_target,
+                               tvm_tune_trials=flags.tvm_tune_trials)  # fmt: skip
         try:
             summary = profile_remote(dev.target(ssh_config), models, host_db, python=dev.python,
                                      known_hosts=known_hosts, accept_new=accept_new, remote_dir=dev.remote_dir,

@@ -51,6 +51,8 @@ class AgentFlags:
     min_repeat_ms: float | None = None
     timeout_s: float | None = None
     device_name: str | None = None
+    tvm_target: str | None = None
+    tvm_tune_trials: int | None = None
 
     def argv(self) -> list[str]:
         out: list[str] = []
@@ -203,7 +205,8 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
             if wheel is not None:
                 from hwnas.remote.deploy import deploy_agent
 
-                agent_python = deploy_agent(client, base, python, wheel, on_line)
+                agent_python = deploy_agent(client, base, python, wheel, on_line,
+                                            extras=("tvm",) if flags.runtime == "tvm" else ())
             version, protocol = agent_version(client, agent_python)
             if protocol != PROTOCOL_VERSION:
                 raise RuntimeError(f"the device's agent {version} speaks protocol {protocol}, this host {PROTOCOL_VERSION}: "
