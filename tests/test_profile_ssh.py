@@ -269,3 +269,16 @@ def test_profile_with_the_tvm_runtime_over_ssh(sshd: dict, tmp_path: Path) -> No
     with LatencyDB(tmp_path / "h.db") as db:
         (m,) = db.measurements(runtime="tvm")
     assert m.config["tvm_target"] == '{"kind":"llvm","num-cores":1}' and "tvm_version" in m.environment
+
+
+def test_ssh_config_alias_and_target_parsing(tmp_path: Path) -> None:
+    cfg = tmp_path / "config"
+    cfg.write_text("Host pi4\n  HostName 10.0.0.7\n  User pi\n  Port 2202\n  IdentityFile ~/.ssh/pi_key\n")
+    t = SSHTarget.parse("pi4").with_ssh_config(cfg)
+    assert (t.host, t.user, t.port) == ("10.0.0.7", "pi", 2202) and t.identity and t.identity.endswith("/.ssh/pi_key")
+    t = SSHTarget.parse("root@pi4:2300").with_ssh_config(cfg)  # explicit values win
+    assert (t.host, t.user, t.port) == ("10.0.0.7", "root", 2300)
+    assert SSHTarget.parse("other").with_ssh_config(cfg).host == "other"
+    for bad in ("", "a b", "u@h:99999", "h:port", "@h"):
+        with pytest.raises(ValueError, match=r"\[user@\]host\[:port\]|port must be"):
+            SSHTarget.parse(bad)
