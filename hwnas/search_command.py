@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def _prefilter(source: Any, bound: float) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
+    from hwnas.executors import metrics_dict
     from hwnas.search_latency import make_source
     from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, trial_summary, verify_text, verify_top
     from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
@@ -69,15 +71,53 @@ def cmd_search(args: argparse.Namespace) -> int:
         if getattr(latency_of, "table", None) is None and hasattr(strategy, "order_checks"):
             strategy.order_checks = True  # each unseen latency costs a graph export: check few
 
-    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
+    def latency_step(arch: Any) -> tuple[dict[str, Any], bool]:
+        """Driver side: the latency and whether the budget rejects the arch before any training."""
         lat = latency_of(arch)
         metrics: dict[str, Any] = {"latency_ms": lat, "latency_source": latency_of.label}
-        if objective.mode == "hard" and objective.constraint and lat > objective.constraint.bound:
-            return metrics, None  # rejected before any training
-        m = evaluator.evaluate(arch)
-        metrics.update(accuracy=m.accuracy, accuracy_source=m.source, train_time_s=round(m.cost_s, 4), **m.extra)
+        return metrics, bool(objective.mode == "hard" and objective.constraint and lat > objective.constraint.bound)
+
+    def scored(metrics: dict[str, Any], m: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        metrics = {**metrics, "accuracy": m["accuracy"], "accuracy_source": m["source"],
+                   "train_time_s": round(m["cost_s"], 4), **m["extra"]}  # fmt: skip
         return metrics, objective.score(metrics)
 
+    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
+        metrics, rejected = latency_step(arch)
+        if rejected:
+            return metrics, None  # rejected before any training
+        return scored(metrics, metrics_dict(evaluator.evaluate(arch)))
+
+    def submit(arch: Any) -> Future:
+        """--workers: the latency check here, the evaluation in the pool."""
+        out: Future = Future()
+        metrics, rejected = latency_step(arch)
+        if rejected:
+            out.set_result((metrics, None))
+            return out
+
+        def done(f: Future) -> None:
+            exc = f.exception()
+            if exc is not None:
+                out.set_exception(exc)
+            else:
+                try:
+                    out.set_result(scored(metrics, f.result()))
+                except Exception as err:  # noqa: BLE001 - recorded as a failed trial
+                    out.set_exception(err)
+
+        executor.submit(arch.spec).add_done_callback(done)
+        return out
+
+    executor = None
+    if args.workers is not None:
+        from hwnas.executors import EvaluatorSpec, LocalPoolExecutor
+
+        if args.workers < 1:
+            raise CLIError(f"--workers must be a positive integer, got {args.workers}")
+        if args.strategy == "darts":
+            raise CLIError("--workers does not apply to --strategy darts (it trains one supernet); drop --workers")
+        executor = LocalPoolExecutor(EvaluatorSpec.from_args(args, space.name, threads=args.threads or 1), args.workers)
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
@@ -85,7 +125,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Study(out / "study.db", strategy, settings) as study:
         done = sum(t.state != TrialState.PENDING for t in study.trials())
         show = None if args.json else progress(args.budget_evals, done)
-        best = study.optimize(evaluate, args.budget_evals, on_trial=show)
+        if executor is None:
+            best = study.optimize(evaluate, args.budget_evals, on_trial=show)
+        else:
+            try:
+                best = study.optimize_parallel(submit, args.budget_evals, in_flight=executor.workers, on_trial=show,
+                                               lost=executor.lost, restart=executor.restart)  # fmt: skip
+            finally:
+                executor.close()
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
@@ -174,5 +221,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--cache", metavar="DIR", help="graph cache (predictor source)")
     q.add_argument("--verify-top", type=int, metavar="K",
                    help="at the end, export the K best and measure them on this machine (into --db): predicted vs measured")
+    q.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes (spawned; "
+                   "each builds the evaluator once; a worker that dies is replaced and its trial retried). Default: "
+                   "one at a time in this process")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=cmd_search)

@@ -21,6 +21,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Callable
 
 from hwnas.space.base import Arch
@@ -190,4 +191,73 @@ class Study:
             seen[trial.arch] = self.tell(trial.number, state, score, metrics)
             if on_trial:
                 on_trial(seen[trial.arch])
+        return self.best()
+
+    def optimize_parallel(
+        self, submit: Callable[[Arch], Future], n_trials: int, in_flight: int,
+        on_trial: Callable[[Trial], None] | None = None, lost: Callable[[BaseException], bool] = lambda exc: False,
+        restart: Callable[[], None] = lambda: None, max_retries: int = 2,
+    ) -> Trial | None:  # fmt: skip
+        """:meth:`optimize` with up to ``in_flight`` trials evaluated at once; returns the best.
+
+        ``submit(arch)`` starts an evaluation and returns a ``concurrent.futures.Future`` of
+        ``(metrics, score)`` (already done for a trial decided on the driver, e.g. rejected by a
+        cheap latency check). Results are told in the order they arrive, each in its own
+        transaction, so a driver killed mid-search loses no finished trial and resumes with the
+        pending ones. An exception whose ``lost(exc)`` is true (a worker process died) calls
+        ``restart()`` and resubmits the trial, at most ``max_retries`` times, then records it failed
+        (``worker lost``); any other exception records the trial failed. An architecture asked
+        while the same one is in flight waits for that result instead of being evaluated twice.
+        """
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be >= 1, got {in_flight}")
+        existing = self.trials()
+        seen = {t.arch: t for t in existing if t.state in (TrialState.COMPLETE, TrialState.REJECTED)}
+        finished = sum(t.state != TrialState.PENDING for t in existing)
+        started = finished
+        running: dict[Future, tuple[Trial, int]] = {}
+        waiting: dict[str, list[int]] = {}  # arch in flight -> later trials of the same arch
+
+        def finish(number: int, state: TrialState, score: float | None, metrics: dict[str, Any],
+                   error: str | None = None) -> Trial:  # fmt: skip
+            done = self.tell(number, state, score, metrics, error)
+            if on_trial:
+                on_trial(done)
+            return done
+
+        while finished < n_trials:
+            while started < n_trials and len(running) < in_flight:
+                trial = self.ask()
+                started += 1
+                if trial.arch in seen:
+                    prev = seen[trial.arch]
+                    finish(trial.number, prev.state, prev.score, {**prev.metrics, "duplicate": True})
+                    finished += 1
+                elif trial.arch in waiting:
+                    waiting[trial.arch].append(trial.number)
+                else:
+                    waiting[trial.arch] = []
+                    running[submit(self.strategy.space.parse(trial.arch))] = (trial, 0)
+            if not running:
+                continue
+            done_set, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done_set:
+                trial, attempts = running.pop(fut)
+                exc = fut.exception()
+                if exc is not None and lost(exc) and attempts < max_retries:
+                    restart()
+                    running[submit(self.strategy.space.parse(trial.arch))] = (trial, attempts + 1)
+                    continue
+                if exc is not None:
+                    msg = "worker lost" if lost(exc) else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    result = finish(trial.number, TrialState.FAILED, None, {}, msg)
+                else:
+                    metrics, score = fut.result()
+                    state = TrialState.COMPLETE if score is not None else TrialState.REJECTED
+                    result = seen[trial.arch] = finish(trial.number, state, score, metrics)
+                finished += 1
+                for number in waiting.pop(trial.arch, []):
+                    extra = {**result.metrics, "duplicate": True}
+                    finish(number, result.state, result.score, extra, result.error)
+                    finished += 1
         return self.best()

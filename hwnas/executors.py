@@ -1,0 +1,145 @@
+"""Where accuracy evaluations run: in this process, or in a local pool of worker processes.
+
+An executor evaluates architectures (by their canonical spec) with the evaluator a search was
+configured with, and returns ``concurrent.futures.Future`` objects of plain dicts
+``{"accuracy", "source", "cost_s", "extra"}`` (:func:`metrics_dict`). The study
+(:meth:`hwnas.study.Study.optimize_parallel`) keeps several in flight and records each result as
+it arrives.
+
+* :class:`InProcessExecutor`: evaluates at ``submit`` (the sequential default).
+* :class:`LocalPoolExecutor`: ``workers`` processes (spawned, so no torch state is forked), each
+  building the evaluator once from the command's arguments (:class:`EvaluatorSpec`) and keeping
+  it for every later trial. A worker that dies mid-evaluation (killed, out of memory) breaks the
+  pool: :meth:`LocalPoolExecutor.lost` recognises that, :meth:`LocalPoolExecutor.restart` starts a
+  new pool, and the study resubmits the trials that were in flight.
+
+Worker-process state lives in :data:`_WORKER`, a module dict that only the pool's initializer
+writes, inside each worker process (the standard pattern of ``ProcessPoolExecutor``); the driver
+never reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+#: Per-worker-process state: the evaluator and space, built once by :func:`_init_worker`.
+_WORKER: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """What a worker needs to rebuild the search's evaluator: the command's arguments (plain
+    values only) and the space name, plus torch threads per worker."""
+
+    args: dict[str, Any]
+    space: str
+    threads: int = 1
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, space: str, threads: int = 1) -> EvaluatorSpec:
+        plain = {k: v for k, v in vars(args).items() if k != "func"}
+        return cls(plain, space, threads)
+
+    def build(self) -> tuple[Any, Any]:
+        """``(space, evaluator)`` as :func:`hwnas.search_setup.make_evaluator` makes them."""
+        from hwnas.search_setup import make_evaluator
+        from hwnas.space import get_space
+
+        space = get_space(self.space)
+        return space, make_evaluator(argparse.Namespace(**self.args), space)
+
+
+def metrics_dict(m: Any) -> dict[str, Any]:
+    """An evaluator's ``Metrics`` as the plain dict executors return."""
+    return {"accuracy": m.accuracy, "source": m.source, "cost_s": m.cost_s, "extra": dict(m.extra)}
+
+
+def _init_worker(spec: EvaluatorSpec) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(spec.threads)))
+    except ImportError:
+        pass
+    _WORKER["space"], _WORKER["evaluator"] = spec.build()
+
+
+def _evaluate_in_worker(arch_spec: str) -> dict[str, Any]:
+    space, evaluator = _WORKER["space"], _WORKER["evaluator"]
+    return metrics_dict(evaluator.evaluate(space.parse(arch_spec)))
+
+
+class InProcessExecutor:
+    """Evaluates in the calling process, at ``submit`` time."""
+
+    workers = 1
+
+    def __init__(self, space: Any, evaluator: Any) -> None:
+        self.space, self.evaluator = space, evaluator
+
+    def submit(self, arch_spec: str) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(metrics_dict(self.evaluator.evaluate(self.space.parse(arch_spec))))
+        except Exception as exc:  # noqa: BLE001 - the study records it as a failed trial
+            fut.set_exception(exc)
+        return fut
+
+    def lost(self, exc: BaseException) -> bool:
+        return False
+
+    def restart(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPoolExecutor:
+    """``workers`` spawned processes evaluating with the evaluator of ``spec`` (module docstring)."""
+
+    def __init__(self, spec: EvaluatorSpec, workers: int) -> None:
+        if int(workers) < 1:
+            raise ValueError(f"--workers must be a positive integer, got {workers}")
+        self.spec, self.workers = spec, int(workers)
+        self.restarts = 0
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.spec,))  # fmt: skip
+
+    def submit(self, arch_spec: str) -> Future:
+        try:
+            return self._pool.submit(_evaluate_in_worker, arch_spec)
+        except BrokenProcessPool as exc:  # broken between a result and this submit
+            fut: Future = Future()
+            fut.set_exception(exc)
+            return fut
+
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means a worker died (not that the evaluation failed)."""
+        return isinstance(exc, BrokenProcessPool)
+
+    def restart(self) -> None:
+        """A fresh pool if the current one is broken (idempotent while it works)."""
+        broken = getattr(self._pool, "_broken", False)
+        if broken:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            self.restarts += 1
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the live worker processes (for tests and diagnostics)."""
+        return [p.pid for p in (getattr(self._pool, "_processes", None) or {}).values() if p.pid]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "metrics_dict"]

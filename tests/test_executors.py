@@ -1,0 +1,145 @@
+"""Several trials in flight: the study's parallel loop, the local process pool (--workers), a worker
+killed mid-evaluation, and the driver killed mid-search."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from hwnas.executors import EvaluatorSpec, InProcessExecutor, LocalPoolExecutor
+from hwnas.space import NB201Space
+from hwnas.strategy import RandomSearch
+from hwnas.study import Study, TrialState
+
+
+def _search(db: Path, *extra: str) -> dict:
+    from hwnas.cli import main as hwnas_main
+
+    argv = ["search", "--space", "nb201", "--strategy", "random", "--evaluator", "tabular", "--latency-source",
+            "db", "--device", "toy", "--db", str(db), "--budget-evals", "10", "--seed", "3", "--latency-budget-ms",
+            "5", "--json", *extra]  # fmt: skip
+    assert hwnas_main(argv) == 0
+    return json.loads((Path(argv[argv.index("--out") + 1]) / "result.json").read_text())
+
+
+def test_same_seeded_search_in_process_and_with_two_workers(tmp_path: Path, toy_db: Path, capsys) -> None:
+    seq = _search(toy_db, "--out", str(tmp_path / "seq"))
+    par = _search(toy_db, "--out", str(tmp_path / "par"), "--workers", "2")
+    capsys.readouterr()
+    key = lambda r: sorted((t["arch"], t["state"], t.get("accuracy")) for t in r["trials"])  # noqa: E731
+    assert len(seq["trials"]) == len(par["trials"]) == 10
+    assert key(seq) == key(par)  # random search asks the same archs whatever the order of tells
+    assert [t["number"] for t in par["trials"]] == list(range(1, 11))  # each trial recorded once
+    assert par["best"]["arch"] == seq["best"]["arch"]
+
+
+def _proxy_spec() -> EvaluatorSpec:
+    args = argparse.Namespace(evaluator="proxy", dataset=None, epochs=1, subsample=0.5, resolution=None,
+                              channels=None, cells=None, train_device="cpu", seed=0, proxy="synflow")  # fmt: skip
+    return EvaluatorSpec.from_args(args, "nb201")
+
+
+def _submit_with(executor) -> object:
+    def submit(arch) -> Future:
+        out: Future = Future()
+
+        def done(f: Future) -> None:
+            if f.exception() is not None:
+                out.set_exception(f.exception())
+            else:
+                out.set_result(({"accuracy": f.result()["accuracy"]}, f.result()["accuracy"]))
+
+        executor.submit(arch.spec).add_done_callback(done)
+        return out
+
+    return submit
+
+
+def test_worker_killed_mid_evaluation_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    executor = LocalPoolExecutor(_proxy_spec(), workers=2)
+    killed: list[int] = []
+
+    def on_trial(trial) -> None:
+        if not killed:  # after the first result, kill a worker that is busy with the next trial
+            pids = executor.worker_pids()
+            assert pids
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    try:
+        with Study(tmp_path / "s.db", RandomSearch(NB201Space(), seed=1)) as study:
+            study.optimize_parallel(_submit_with(executor), 6, in_flight=2, on_trial=on_trial,
+                                    lost=executor.lost, restart=executor.restart)  # fmt: skip
+            trials = study.trials()
+    finally:
+        executor.close()
+    assert killed and executor.restarts >= 1
+    assert len(trials) == 6 and [t.number for t in trials] == list(range(1, 7))
+    assert all(t.state == TrialState.COMPLETE and t.score is not None for t in trials), trials
+
+
+def test_failures_and_lost_workers_past_retries_are_recorded(tmp_path: Path) -> None:
+    class Boom:
+        def evaluate(self, arch):
+            raise RuntimeError("no GPU memory")
+
+    ex = InProcessExecutor(NB201Space(), Boom())
+    with Study(tmp_path / "f.db", RandomSearch(NB201Space(), seed=0)) as study:
+        study.optimize_parallel(_submit_with(ex), 3, in_flight=2)
+        assert {t.state for t in study.trials()} == {TrialState.FAILED}
+        assert study.trials()[0].error == "no GPU memory"
+
+    def always_lost(arch) -> Future:
+        f: Future = Future()
+        f.set_exception(OSError("worker died"))
+        return f
+
+    restarts: list[int] = []
+    with Study(tmp_path / "l.db", RandomSearch(NB201Space(), seed=0)) as study:
+        study.optimize_parallel(always_lost, 2, in_flight=2, lost=lambda e: isinstance(e, OSError),
+                                restart=lambda: restarts.append(1), max_retries=2)  # fmt: skip
+        assert [t.error for t in study.trials()] == ["worker lost", "worker lost"] and len(restarts) == 4
+    with pytest.raises(ValueError, match="in_flight"):
+        Study(tmp_path / "x.db", RandomSearch(NB201Space(), seed=0)).optimize_parallel(always_lost, 1, in_flight=0)
+
+
+def test_driver_killed_mid_search_resumes_without_loss(tmp_path: Path, toy_db: Path) -> None:
+    db = toy_db
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "evolution", "--evaluator",
+            "proxy", "--epochs", "1", "--subsample", "0.3", "--threads", "1", "--latency-source", "db",
+            "--device", "toy", "--db", str(db), "--budget-evals", "8", "--seed", "0", "--workers", "2",
+            "--out", str(out), "--json"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    done = 0
+    while time.monotonic() < deadline and done < 3:
+        time.sleep(0.5)
+        if (out / "study.db").exists():
+            with sqlite3.connect(out / "study.db") as con:
+                try:
+                    done = con.execute("SELECT COUNT(*) FROM trials WHERE state != 'pending'").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers
+    proc.wait()
+    assert 3 <= done < 8
+    with sqlite3.connect(out / "study.db") as con:
+        before = con.execute("SELECT number, arch, state, score FROM trials WHERE state != 'pending'").fetchall()
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["trials"]) == 8 and all(t["state"] != "pending" for t in result["trials"])
+    after = {t["number"]: (t["arch"], t["state"], t["score"]) for t in result["trials"]}
+    for number, arch, state, score in before:  # nothing recorded before the kill changed or was redone
+        assert after[number] == (arch, state, score)
