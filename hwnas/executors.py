@@ -12,6 +12,10 @@ it arrives.
   it for every later trial. A worker that dies mid-evaluation (killed, out of memory) breaks the
   pool: :meth:`LocalPoolExecutor.lost` recognises that, :meth:`LocalPoolExecutor.restart` starts a
   new pool, and the study resubmits the trials that were in flight.
+* :class:`RayExecutor`: one Ray task per evaluation on an existing cluster (``address`` as for
+  ``ray.init``: ``auto``, ``HOST:PORT``, or ``local`` for a cluster of this machine started by
+  the executor), with per-trial CPUs/GPUs; Ray's worker processes keep the built evaluator between
+  tasks. A worker killed mid-task surfaces as ``WorkerCrashedError``: the study resubmits it.
 
 Worker-process state lives in :data:`_WORKER`, a module dict that only the pool's initializer
 writes, inside each worker process (the standard pattern of ``ProcessPoolExecutor``); the driver
@@ -72,6 +76,14 @@ def _init_worker(spec: EvaluatorSpec) -> None:
 def _evaluate_in_worker(arch_spec: str) -> dict[str, Any]:
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     return metrics_dict(evaluator.evaluate(space.parse(arch_spec)))
+
+
+def _evaluate_in_ray(spec: EvaluatorSpec, arch_spec: str) -> dict[str, Any]:
+    """Body of the Ray task: build the evaluator once per Ray worker process, then evaluate."""
+    if _WORKER.get("spec") != spec:
+        _init_worker(spec)
+        _WORKER["spec"] = spec
+    return _evaluate_in_worker(arch_spec)
 
 
 class InProcessExecutor:
@@ -142,4 +154,49 @@ class LocalPoolExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "metrics_dict"]
+class RayExecutor:
+    """Evaluations as Ray tasks on a cluster (see the module docstring). ``workers`` bounds the
+    trials in flight (default: the cluster's CPUs divided by ``cpus_per_trial``)."""
+
+    def __init__(self, spec: EvaluatorSpec, address: str, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
+                 workers: int | None = None) -> None:  # fmt: skip
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--ray-address needs Ray: pip install 'hwnas[ray]' (ray==2.60.0)") from None
+        if cpus_per_trial <= 0 or gpus_per_trial < 0:
+            raise ValueError(f"--ray-cpus-per-trial must be > 0 and --ray-gpus-per-trial >= 0, got {cpus_per_trial}, "
+                             f"{gpus_per_trial}")  # fmt: skip
+        self._ray = ray
+        self.spec = spec
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                ray.init(address=None if address == "local" else address, include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)  # fmt: skip
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RuntimeError(f"--ray-address {address}: cannot join the cluster: {' '.join(str(exc).split())[:300]} "
+                                   "(a cluster with token auth needs its token on this machine; a throwaway one can be "
+                                   "started with RAY_AUTH_MODE=disabled)") from None
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        self.workers = int(workers) if workers else max(1, int(cpus // cpus_per_trial))
+        self._task = ray.remote(_evaluate_in_ray).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
+                                                         max_retries=0)  # fmt: skip
+        self._spec_ref = ray.put(spec)
+
+    def submit(self, arch_spec: str) -> Future:
+        return self._task.remote(self._spec_ref, arch_spec).future()
+
+    def lost(self, exc: BaseException) -> bool:
+        errors = self._ray.exceptions
+        return isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError, errors.LocalRayletDiedError))
+
+    def restart(self) -> None:
+        pass  # Ray replaces dead workers itself
+
+    def close(self) -> None:
+        if self.started:
+            self._ray.shutdown()
+
+
+__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "metrics_dict"]

@@ -110,14 +110,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         return out
 
     executor = None
-    if args.workers is not None:
-        from hwnas.executors import EvaluatorSpec, LocalPoolExecutor
+    if args.workers is not None or args.ray_address:
+        from hwnas.executors import EvaluatorSpec, LocalPoolExecutor, RayExecutor
 
-        if args.workers < 1:
+        if args.workers is not None and args.workers < 1:
             raise CLIError(f"--workers must be a positive integer, got {args.workers}")
         if args.strategy == "darts":
-            raise CLIError("--workers does not apply to --strategy darts (it trains one supernet); drop --workers")
-        executor = LocalPoolExecutor(EvaluatorSpec.from_args(args, space.name, threads=args.threads or 1), args.workers)
+            raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
+        spec = EvaluatorSpec.from_args(args, space.name, threads=args.threads or 1)
+        try:
+            executor = (RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
+                        if args.ray_address else LocalPoolExecutor(spec, args.workers))  # fmt: skip
+        except (RuntimeError, ValueError) as exc:
+            raise CLIError(" ".join(str(exc).split())) from None
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
@@ -224,5 +229,10 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes (spawned; "
                    "each builds the evaluator once; a worker that dies is replaced and its trial retried). Default: "
                    "one at a time in this process")
+    q.add_argument("--ray-address", metavar="ADDR", help="evaluate on a Ray cluster, one task per candidate: auto, "
+                   "HOST:PORT, or local (a cluster of this machine); --workers then bounds the trials in flight "
+                   "(default: cluster CPUs / --ray-cpus-per-trial)")
+    q.add_argument("--ray-cpus-per-trial", type=float, default=1.0, help="CPUs each Ray evaluation reserves (default 1)")
+    q.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=cmd_search)
