@@ -27,13 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--evals", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2, help="proxy training epochs per candidate (default 2)")
     p.add_argument("--db", default=".hwnas/latency.db")
     p.add_argument("--device", default=socket.gethostname())
     args = p.parse_args(argv)
     if not Path(args.db).is_file():
         raise SystemExit(f"{args.db}: no latency DB; run make run first (or pass --db and --device)")
     base = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "random", "--evaluator",
-            "proxy", "--epochs", "2", "--subsample", "0.5", "--threads", "1", "--latency-source", "flops", "--db",
+            "proxy", "--epochs", str(args.epochs), "--subsample", "0.5", "--threads", "1", "--latency-source", "flops", "--db",
             args.db, "--device", args.device, "--budget-evals", str(args.evals), "--seed", "0", "--json"]  # fmt: skip
     walls: dict[str, list[float]] = {"in-process": [], "workers 1": [], "workers 2": []}
     for _ in range(args.repeats):
