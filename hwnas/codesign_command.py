@@ -20,6 +20,7 @@ import argparse
 import io
 import json
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -190,13 +191,39 @@ def cmd_codesign(args: argparse.Namespace) -> int:
             metrics["rejected_by"] = why
             return metrics, None  # rejected before the accuracy evaluation
         if net_arch.spec not in accuracy:
-            m = evaluator.evaluate(net_arch)
-            accuracy[net_arch.spec] = {"accuracy": m.accuracy, "accuracy_source": m.source,
-                                       "train_time_s": round(m.cost_s, 4)}  # fmt: skip
-        metrics.update(accuracy[net_arch.spec])
+            remember(net_arch.spec, metrics_dict(evaluator.evaluate(net_arch)))
+        return scored(metrics, accuracy[net_arch.spec])
+
+    def remember(spec: str, m: dict[str, Any]) -> None:
+        accuracy[spec] = {"accuracy": m["accuracy"], "accuracy_source": m["source"], "train_time_s": round(m["cost_s"], 4)}
+
+    def scored(metrics: dict[str, Any], acc: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        metrics = {**metrics, **acc}
         score = sum(w * float(metrics[k]) for k, w in weights.items()) if args.constraint == "soft" else metrics["accuracy"]
         return metrics, float(score)
 
+    def submit(arch: Any) -> Future:
+        """--workers/--ray-address: hardware cost and budgets here, the accuracy in the executor."""
+        out: Future = Future()
+        net_arch, metrics, why = hardware(arch)
+        if why is not None:
+            out.set_result(({**metrics, "rejected_by": why}, None))
+        elif net_arch.spec in accuracy:
+            out.set_result(scored(metrics, accuracy[net_arch.spec]))
+        else:
+            def done(f: Future) -> None:
+                if f.exception() is not None:
+                    out.set_exception(f.exception())
+                    return
+                remember(net_arch.spec, f.result())
+                out.set_result(scored(metrics, accuracy[net_arch.spec]))
+
+            executor.submit(net_arch.spec).add_done_callback(done)
+        return out
+
+    from hwnas.executors import make_executor, metrics_dict
+
+    executor = make_executor(args, net.name)
     t0 = time.perf_counter()
     settings = {"mode": args.mode, "space": space.name, "hw_space": args.hw_space or "default", "evaluator": args.evaluator,
                 "dataset": dataset_of(args), "objectives": [list(o) for o in objectives], "budgets": budget.as_dict(),
@@ -209,7 +236,15 @@ def cmd_codesign(args: argparse.Namespace) -> int:
                 accuracy.setdefault(t.arch.partition("@")[0],
                                     {k: t.metrics[k] for k in ("accuracy", "accuracy_source", "train_time_s") if k in t.metrics})
         done = sum(t.state != TrialState.PENDING for t in trials)
-        best = study.optimize(evaluate, args.budget_evals, on_trial=None if args.json else progress(args.budget_evals, done))
+        show = None if args.json else progress(args.budget_evals, done)
+        if executor is None:
+            best = study.optimize(evaluate, args.budget_evals, on_trial=show)
+        else:
+            try:
+                best = study.optimize_parallel(submit, args.budget_evals, in_flight=executor.workers, on_trial=show,
+                                               lost=executor.lost, restart=executor.restart)  # fmt: skip
+            finally:
+                executor.close()
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
@@ -284,5 +319,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     t.add_argument("--proxy", choices=ZERO_COST, default="synflow", help="zero-cost score (default synflow)")
     t.add_argument("--train-device", default="cpu", help="torch device for training: cpu (default) or cuda")
     q.add_argument("--out", required=True, help="folder for study.db, result.json and pareto.png (same --out resumes)")
+    from hwnas.executors import add_executor_flags
+
+    add_executor_flags(q)
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=cmd_codesign)

@@ -199,4 +199,37 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "metrics_dict"]
+def add_executor_flags(parser: Any) -> None:
+    """``--workers``, ``--ray-address``, ``--ray-cpus-per-trial``, ``--ray-gpus-per-trial``."""
+    parser.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes "
+                        "(spawned; each builds the evaluator once; a worker that dies is replaced and its trial "
+                        "retried). Default: one at a time in this process")  # fmt: skip
+    parser.add_argument("--ray-address", metavar="ADDR", help="evaluate on a Ray cluster, one task per candidate: "
+                        "auto, HOST:PORT, or local (a cluster of this machine); --workers then bounds the trials in "
+                        "flight (default: cluster CPUs / --ray-cpus-per-trial)")  # fmt: skip
+    parser.add_argument("--ray-cpus-per-trial", type=float, default=1.0, help="CPUs each Ray evaluation reserves (default 1)")
+    parser.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
+
+
+def make_executor(args: argparse.Namespace, space: str) -> Any:
+    """The executor the flags of :func:`add_executor_flags` ask for, or None (in-process, sequential);
+    ``CLIError`` (one line) for bad values or an unreachable cluster."""
+    from hwnas.errors import CLIError
+
+    if args.workers is None and not args.ray_address:
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be a positive integer, got {args.workers}")
+    if getattr(args, "strategy", None) == "darts":
+        raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
+    spec = EvaluatorSpec.from_args(args, space, threads=getattr(args, "threads", None) or 1)
+    try:
+        if args.ray_address:
+            return RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
+        return LocalPoolExecutor(spec, args.workers)
+    except (RuntimeError, ValueError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from None
+
+
+__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "add_executor_flags",
+           "make_executor", "metrics_dict"]

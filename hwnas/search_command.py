@@ -109,20 +109,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         executor.submit(arch.spec).add_done_callback(done)
         return out
 
-    executor = None
-    if args.workers is not None or args.ray_address:
-        from hwnas.executors import EvaluatorSpec, LocalPoolExecutor, RayExecutor
+    from hwnas.executors import make_executor
 
-        if args.workers is not None and args.workers < 1:
-            raise CLIError(f"--workers must be a positive integer, got {args.workers}")
-        if args.strategy == "darts":
-            raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
-        spec = EvaluatorSpec.from_args(args, space.name, threads=args.threads or 1)
-        try:
-            executor = (RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
-                        if args.ray_address else LocalPoolExecutor(spec, args.workers))  # fmt: skip
-        except (RuntimeError, ValueError) as exc:
-            raise CLIError(" ".join(str(exc).split())) from None
+    executor = make_executor(args, space.name)
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
@@ -226,13 +215,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--cache", metavar="DIR", help="graph cache (predictor source)")
     q.add_argument("--verify-top", type=int, metavar="K",
                    help="at the end, export the K best and measure them on this machine (into --db): predicted vs measured")
-    q.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes (spawned; "
-                   "each builds the evaluator once; a worker that dies is replaced and its trial retried). Default: "
-                   "one at a time in this process")
-    q.add_argument("--ray-address", metavar="ADDR", help="evaluate on a Ray cluster, one task per candidate: auto, "
-                   "HOST:PORT, or local (a cluster of this machine); --workers then bounds the trials in flight "
-                   "(default: cluster CPUs / --ray-cpus-per-trial)")
-    q.add_argument("--ray-cpus-per-trial", type=float, default=1.0, help="CPUs each Ray evaluation reserves (default 1)")
-    q.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
+    from hwnas.executors import add_executor_flags
+
+    add_executor_flags(q)
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=cmd_search)

@@ -143,3 +143,18 @@ def test_driver_killed_mid_search_resumes_without_loss(tmp_path: Path, toy_db: P
     after = {t["number"]: (t["arch"], t["state"], t["score"]) for t in result["trials"]}
     for number, arch, state, score in before:  # nothing recorded before the kill changed or was redone
         assert after[number] == (arch, state, score)
+
+
+def test_codesign_with_two_workers_records_every_trial_once(tmp_path: Path, capsys) -> None:
+    from hwnas.cli import main as hwnas_main
+
+    def run(out: Path, *extra: str) -> dict:
+        argv = ["codesign", "--strategy", "random", "--mode", "nested", "--budget-evals", "6", "--seed", "4",
+                "--area-budget-mm2", "10", "--out", str(out), "--json", *extra]  # fmt: skip
+        assert hwnas_main(argv) == 0
+        return json.loads((out / "result.json").read_text())
+
+    seq, par = run(tmp_path / "seq"), run(tmp_path / "par", "--workers", "2")
+    capsys.readouterr()
+    key = lambda r: sorted((t["arch"], t.get("hw_key"), t.get("accuracy")) for t in r["trials"])  # noqa: E731
+    assert key(seq) == key(par) and [t["number"] for t in par["trials"]] == list(range(1, 7))
