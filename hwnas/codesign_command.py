@@ -221,7 +221,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
             executor.submit(net_arch.spec).add_done_callback(done)
         return out
 
-    from hwnas.executors import make_executor, metrics_dict
+    from hwnas.executors import make_executor, metrics_dict, run_trials
 
     executor = make_executor(args, net.name)
     t0 = time.perf_counter()
@@ -237,14 +237,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
                                     {k: t.metrics[k] for k in ("accuracy", "accuracy_source", "train_time_s") if k in t.metrics})
         done = sum(t.state != TrialState.PENDING for t in trials)
         show = None if args.json else progress(args.budget_evals, done)
-        if executor is None:
-            best = study.optimize(evaluate, args.budget_evals, on_trial=show)
-        else:
-            try:
-                best = study.optimize_parallel(submit, args.budget_evals, in_flight=executor.workers, on_trial=show,
-                                               lost=executor.lost, restart=executor.restart)  # fmt: skip
-            finally:
-                executor.close()
+        best = run_trials(study, args.budget_evals, evaluate, submit, executor, show)
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {

@@ -231,5 +231,17 @@ def make_executor(args: argparse.Namespace, space: str) -> Any:
         raise CLIError(" ".join(str(exc).split())) from None
 
 
+def run_trials(study: Any, n_trials: int, evaluate: Any, submit: Any, executor: Any, on_trial: Any) -> Any:
+    """``study.optimize(evaluate, ...)`` without an executor, else ``study.optimize_parallel(submit, ...)``
+    with the executor's in-flight bound and worker-loss handling (the executor is closed after)."""
+    if executor is None:
+        return study.optimize(evaluate, n_trials, on_trial=on_trial)
+    try:
+        return study.optimize_parallel(submit, n_trials, in_flight=executor.workers, on_trial=on_trial,
+                                       lost=executor.lost, restart=executor.restart)  # fmt: skip
+    finally:
+        executor.close()
+
+
 __all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "add_executor_flags",
-           "make_executor", "metrics_dict"]
+           "make_executor", "metrics_dict", "run_trials"]

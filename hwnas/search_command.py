@@ -109,7 +109,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         executor.submit(arch.spec).add_done_callback(done)
         return out
 
-    from hwnas.executors import make_executor
+    from hwnas.executors import make_executor, run_trials
 
     executor = make_executor(args, space.name)
     t0 = time.perf_counter()
@@ -119,14 +119,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Study(out / "study.db", strategy, settings) as study:
         done = sum(t.state != TrialState.PENDING for t in study.trials())
         show = None if args.json else progress(args.budget_evals, done)
-        if executor is None:
-            best = study.optimize(evaluate, args.budget_evals, on_trial=show)
-        else:
-            try:
-                best = study.optimize_parallel(submit, args.budget_evals, in_flight=executor.workers, on_trial=show,
-                                               lost=executor.lost, restart=executor.restart)  # fmt: skip
-            finally:
-                executor.close()
+        best = run_trials(study, args.budget_evals, evaluate, submit, executor, show)
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
