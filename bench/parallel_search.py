@@ -7,12 +7,19 @@ this machine's DB, fitted by ``make run``), run three ways: in-process (no ``--w
 speed-up of 2 workers over 1, and the pool's overhead per trial (workers 1 minus in-process,
 divided by the trials).
 
-Run after ``make run`` (it needs the DB): ``.venv/bin/python bench/parallel_search.py [--evals 12]``
+With ``--ray`` it also starts a throwaway local Ray cluster (``ray start --head``, 2 CPUs,
+``RAY_AUTH_MODE=disabled``) and runs the search there (``--ray-address``); with ``--overhead``
+the evaluator is the tabular one (no training), so the differences are the per-trial cost of the
+process pool and of Ray themselves.
+
+Run after ``make run`` (it needs the DB):
+``.venv/bin/python bench/parallel_search.py [--evals 12] [--epochs 6] [--ray] [--overhead --evals 60]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -30,26 +37,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2, help="proxy training epochs per candidate (default 2)")
     p.add_argument("--db", default=".hwnas/latency.db")
     p.add_argument("--device", default=socket.gethostname())
+    p.add_argument("--ray", action="store_true", help="also run on a local Ray cluster started for the bench")
+    p.add_argument("--overhead", action="store_true", help="tabular evaluator: measure per-trial overhead only")
     args = p.parse_args(argv)
     if not Path(args.db).is_file():
         raise SystemExit(f"{args.db}: no latency DB; run make run first (or pass --db and --device)")
+    evaluator = ["tabular"] if args.overhead else ["proxy", "--epochs", str(args.epochs), "--subsample", "0.5"]
     base = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "random", "--evaluator",
-            "proxy", "--epochs", str(args.epochs), "--subsample", "0.5", "--threads", "1", "--latency-source", "flops", "--db",
-            args.db, "--device", args.device, "--budget-evals", str(args.evals), "--seed", "0", "--json"]  # fmt: skip
-    walls: dict[str, list[float]] = {"in-process": [], "workers 1": [], "workers 2": []}
-    for _ in range(args.repeats):
-        for label, extra in (("in-process", []), ("workers 1", ["--workers", "1"]), ("workers 2", ["--workers", "2"])):
-            with tempfile.TemporaryDirectory() as out:
-                t0 = time.perf_counter()
-                subprocess.run([*base, "--out", out, *extra], check=True, stdout=subprocess.DEVNULL)
-                walls[label].append(time.perf_counter() - t0)
+            *evaluator, "--threads", "1", "--latency-source", "flops", "--db", args.db, "--device", args.device,
+            "--budget-evals", str(args.evals), "--seed", "0", "--json"]  # fmt: skip
+    modes = [("in-process", []), ("workers 1", ["--workers", "1"]), ("workers 2", ["--workers", "2"])]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    if args.ray:
+        from ray.util import get_node_ip_address
+
+        from hwnas.remote.local_sshd import free_port
+
+        port = free_port()
+        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                        "--disable-usage-stats"], check=True, capture_output=True, env=env)  # fmt: skip
+        modes.append(("ray 2 cpus", ["--ray-address", f"{get_node_ip_address()}:{port}"]))
+    walls: dict[str, list[float]] = {label: [] for label, _ in modes}
+    try:
+        for _ in range(args.repeats):
+            for label, extra in modes:
+                with tempfile.TemporaryDirectory() as out:
+                    t0 = time.perf_counter()
+                    subprocess.run([*base, "--out", out, *extra], check=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+                    walls[label].append(time.perf_counter() - t0)
+    finally:
+        if args.ray:
+            subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env)
     med = {k: statistics.median(v) for k, v in walls.items()}
+    print(f"NB201 random search, {args.evals} trials, evaluator {' '.join(evaluator)}, 1 torch thread per process")
     for k, v in walls.items():
         print(f"{k:>11}: median {med[k]:.1f} s  (runs: {', '.join(f'{x:.1f}' for x in v)})")
     print(f"speed-up, 2 workers over 1: {med['workers 1'] / med['workers 2']:.2f}x; "
           f"over in-process: {med['in-process'] / med['workers 2']:.2f}x")
-    print(f"pool overhead per trial (workers 1 - in-process) / {args.evals}: "
-          f"{(med['workers 1'] - med['in-process']) / args.evals * 1e3:.0f} ms (includes spawning the worker)")
+    for k in walls:
+        if k != "in-process":
+            print(f"overhead per trial, {k} vs in-process: {(med[k] - med['in-process']) / args.evals * 1e3:+.0f} ms "
+                  "(includes starting the workers / joining the cluster)")
     return 0
 
 
