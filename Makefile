@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-dev sshd bench clean
+.PHONY: run test install install-dev services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,14 +54,17 @@ run: install
 		--objective accuracy,edp --budget-evals $(CODESIGN_EVALS) --area-budget-mm2 10 --power-budget-mw 600 \
 		--seed $(SEED) --out $(CODESIGN_OUT)
 
-## sshd: Debian's OpenSSH server, which the remote-profiling tests start on 127.0.0.1
-sshd:
+## services: Debian's OpenSSH server and PostgreSQL, which the tests start on 127.0.0.1 themselves
+services:
 	@test -x /usr/sbin/sshd || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server \
 		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server)) \
 		|| echo "openssh-server could not be installed: the SSH tests will be skipped"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql \
+		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql)) \
+		|| echo "postgresql could not be installed: the PostgreSQL tests will be skipped"
 
 ## test: install with the dev extra and run the test suite
-test: install-dev sshd
+test: install-dev services
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## bench: agent overhead against a bare onnxruntime loop

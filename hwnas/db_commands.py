@@ -8,12 +8,21 @@ from typing import Any
 
 from hwnas.errors import CLIError
 from latency_db import LatencyDB, MeasurementRecord, Status
+from latency_db.pg import is_url
 
 
 def _open_existing(path: str) -> LatencyDB:
-    if not Path(path).is_file():
+    if not is_url(path) and not Path(path).is_file():
         raise CLIError(f"--db {path}: no such database file (profile a device with device_agent run first)")
-    return LatencyDB(path)
+    return open_latency_db(path)
+
+
+def open_latency_db(path: str, read_only: bool = False) -> LatencyDB:
+    """``LatencyDB(path)`` with a PostgreSQL server that cannot be reached as a one-line ``CLIError``."""
+    try:
+        return LatencyDB(path, read_only=read_only)
+    except (ConnectionError, ImportError) as exc:
+        raise CLIError(f"--db: {exc}") from None
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -138,9 +147,9 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
 
-    if not Path(args.source).is_file():
+    if not is_url(args.source) and not Path(args.source).is_file():
         raise CLIError(f"{args.source}: no such database file")
-    with LatencyDB(args.db) as db:
+    with open_latency_db(args.db) as db:
         counts = db.merge_from(args.source)
     emit(counts, args.json, f"merged {args.source} into {args.db}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -197,4 +206,4 @@ def add_parsers(sub: Any, default_db: str) -> None:
     p.add_argument("file", metavar="FILE", help="CSV file to import")
     p.add_argument("--source", help="source label stored with the rows (default: the file's name)")
     p = add("merge", "copy every model, device and measurement of SOURCE that --db lacks (idempotent)", cmd_merge)
-    p.add_argument("source", metavar="SOURCE", help="database file to merge from (read-only)")
+    p.add_argument("source", metavar="SOURCE", help="database file or postgresql:// URL to merge from (read-only)")

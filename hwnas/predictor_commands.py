@@ -47,11 +47,12 @@ def _embeddings(args: argparse.Namespace, pred: Any, space: Any, archs: Sequence
 
 
 def open_db(path: str) -> Any:
-    from latency_db import LatencyDB
+    from hwnas.db_commands import open_latency_db
+    from latency_db.pg import is_url
 
-    if not Path(path).is_file():
+    if not is_url(path) and not Path(path).is_file():
         raise CLIError(f"--db {path}: no such database file")
-    return LatencyDB(path, read_only=True)
+    return open_latency_db(path, read_only=True)
 
 
 def _graph_progress(args: argparse.Namespace, what: str) -> Any:

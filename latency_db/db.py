@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from latency_db import csvio, merge, schema, tables
+from latency_db import csvio, merge, pg, schema, tables
 from latency_db.records import DeviceRecord, MeasurementRecord, ModelRecord, Status
 
 
 class LatencyDB:
-    """A latency database file: models, devices and append-only measurements.
+    """A latency database file: models, devices and append-only measurements; or, given a
+    ``postgresql://`` URL, the same database on a PostgreSQL server (:mod:`latency_db.pg`).
 
     Contract:
         * Opening creates the parent directories and the file, migrates an older schema in one
@@ -60,22 +61,28 @@ class LatencyDB:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0,
                  read_only: bool = False) -> None:
-        self._path = Path(path)
         self._timeout_s = float(timeout_s)
         self._read_only = read_only
-        self._conn = schema.connect(self._path, timeout_s=self._timeout_s, read_only=read_only)
-        self._conn.row_factory = sqlite3.Row
+        if pg.is_url(path):  # a shared PostgreSQL database (latency_db.pg)
+            self._path: Any = str(path)
+            self._conn: Any = pg.connect(self._path, timeout_s=self._timeout_s, read_only=read_only)
+        else:
+            self._path = Path(path)
+            self._conn = schema.connect(self._path, timeout_s=self._timeout_s, read_only=read_only)
+            self._conn.row_factory = sqlite3.Row
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @property
-    def path(self) -> Path:
-        """The database file, as given."""
+    def path(self) -> Any:
+        """The database file as a ``Path``, or the ``postgresql://`` URL as given."""
         return self._path
 
     @property
     def schema_version(self) -> int:
         """The file's schema version (``PRAGMA user_version``); equals ``SCHEMA_VERSION``."""
+        if isinstance(self._conn, pg.PgConnection):
+            return self._conn.schema_version()
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
@@ -96,6 +103,8 @@ class LatencyDB:
         """A write transaction on this database (``BEGIN IMMEDIATE`` ... ``COMMIT``)."""
         if self._read_only:
             raise PermissionError(f"latency database {self._path} is opened read-only")
+        if isinstance(self._conn, pg.PgConnection):
+            return self._conn.write_transaction()
         return schema.write_transaction(self._conn)
 
     # -- writes ----------------------------------------------------------------------------------

@@ -91,3 +91,54 @@ def toy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from hwnas.space import NB201Space
 
     return import_toy_latencies(tmp_path_factory.mktemp("toy"), [a.spec for a in NB201Space().enumerate()])
+
+
+def _pg_bin() -> Path | None:
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL server from Debian's packages (make test installs postgresql), started for the
+    session on 127.0.0.1 as the ``postgres`` user, trust auth; yields a URL factory: each call
+    creates a fresh database and returns its ``postgresql://`` URL."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import uuid
+
+    pytest.importorskip("psycopg")
+    bindir = _pg_bin()
+    if bindir is None or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL server binaries are not installed (make test installs postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="hwnas-pg-", dir="/tmp"))
+    root.chmod(0o755)
+    as_pg: list[str] = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if as_pg:
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "hwnas",
+                    "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", opts, "-l",
+                            str(root / "log"), "-w", "start"], capture_output=True, text=True)  # fmt: skip
+    if start.returncode != 0:
+        pytest.skip(f"postgres did not start: {start.stderr[-300:]}")
+    import psycopg
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"postgresql://hwnas@127.0.0.1:{port}/postgres", autocommit=True) as con:
+            con.execute(f"CREATE DATABASE {name}")
+        return f"postgresql://hwnas@127.0.0.1:{port}/{name}"
+
+    yield make
+    subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
+                   capture_output=True)  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)

@@ -210,8 +210,9 @@ def test_silent_device_times_out_instead_of_hanging(tmp_path: Path, capsys: pyte
     server.close()
 
 
-def test_inventory_profiles_devices_concurrently(sshd: dict, sshd2: dict, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_inventory_profiles_devices_concurrently(sshd: dict, sshd2: dict, tmp_path: Path, backend: str,
+                                                 capsys: pytest.CaptureFixture[str], request) -> None:
     from hwnas.cli import main as hwnas_main
     from latency_db import LatencyDB
 
@@ -222,7 +223,7 @@ def test_inventory_profiles_devices_concurrently(sshd: dict, sshd2: dict, tmp_pa
     inv.write_text("".join(
         f'[[device]]\nname = "{n}"\nhost = "127.0.0.1:{p}"\nkey = "{sshd["key"]}"\npython = "{sys.executable}"\n'
         f'threads = 1\nremote_dir = "{tmp_path / n}"\n\n' for n, p in rows))
-    db = tmp_path / "fleet.db"
+    db = tmp_path / "fleet.db" if backend == "sqlite" else request.getfixturevalue("pg_url")()
     code = hwnas_main(["profile", "--inventory", str(inv), "--models", str(models), "--db", str(db), "--no-install",
                        "--known-hosts", str(tmp_path / "kh"), "--accept-new-host-key", "--connect-timeout-s", "3",
                        "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1"])  # fmt: skip
