@@ -108,3 +108,35 @@ def test_ray_worker_killed_mid_evaluation_loses_nothing(tmp_path: Path, ray_addr
     assert len(killed) == 1  # a worker was killed mid-evaluation
     assert [t.number for t in trials] == list(range(1, 7))
     assert all(t.state == TrialState.COMPLETE for t in trials), [(t.state, t.error) for t in trials]
+
+
+def test_driver_killed_mid_search_on_ray_resumes(tmp_path: Path, toy_db: Path, ray_address: str) -> None:
+    import signal
+    import sqlite3
+
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "evolution", "--evaluator",
+            "proxy", "--epochs", "1", "--subsample", "0.3", "--threads", "1", "--latency-source", "db", "--device", "toy",
+            "--db", str(toy_db), "--budget-evals", "8", "--seed", "0", "--ray-address", ray_address, "--out", str(out),
+            "--json"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    done, deadline = 0, time.monotonic() + 240
+    while time.monotonic() < deadline and done < 3:
+        time.sleep(0.5)
+        if (out / "study.db").exists():
+            with sqlite3.connect(out / "study.db") as con:
+                try:
+                    done = con.execute("SELECT COUNT(*) FROM trials WHERE state != 'pending'").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= done < 8
+    with sqlite3.connect(out / "study.db") as con:
+        before = con.execute("SELECT number, arch, state, score FROM trials WHERE state != 'pending'").fetchall()
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-500:]
+    trials = json.loads((out / "result.json").read_text())["trials"]
+    assert len(trials) == 8 and all(t["state"] != "pending" for t in trials)
+    after = {t["number"]: (t["arch"], t["state"], t["score"]) for t in trials}
+    assert all(after[n] == (a, s, sc) for n, a, s, sc in before)
