@@ -148,21 +148,25 @@ def connect(url: str, *, timeout_s: float, read_only: bool = False) -> PgConnect
     conn = PgConnection(raw, url)
     try:
         raw.execute(f"SET lock_timeout = {max(1, int(timeout_s * 1000))}")
-        raw.execute("CREATE TABLE IF NOT EXISTS latency_db_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        version = conn.schema_version()
-        if version > SCHEMA_VERSION:
-            raise SchemaError(f"{_redact(url)} has latency-database schema {version}, newer than this hwnas "
-                              f"({SCHEMA_VERSION}): upgrade hwnas")
         if read_only:
+            exists = raw.execute("SELECT to_regclass('latency_db_meta') IS NOT NULL").fetchone()[0]
+            version = conn.schema_version() if exists else 0
             if version != SCHEMA_VERSION:
-                raise SchemaError(f"{_redact(url)} is not a latency database at schema {SCHEMA_VERSION}")
+                raise SchemaError(f"{_redact(url)} is not a latency database at schema {SCHEMA_VERSION}"
+                                  + (f" (it has {version}: upgrade hwnas)" if version > SCHEMA_VERSION else ""))
             return conn
-        if version < SCHEMA_VERSION:
-            with conn.write_transaction():
-                version = conn.schema_version()  # another opener may have migrated meanwhile
-                for ddl in PG_MIGRATIONS[version:]:
-                    for statement in ddl:
-                        raw.execute(statement)
+        # the whole bootstrap under the writers' lock: concurrent first openers of an empty database
+        # would otherwise race on CREATE TABLE (PostgreSQL's IF NOT EXISTS is not atomic)
+        with conn.write_transaction():
+            raw.execute("CREATE TABLE IF NOT EXISTS latency_db_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            version = conn.schema_version()
+            if version > SCHEMA_VERSION:
+                raise SchemaError(f"{_redact(url)} has latency-database schema {version}, newer than this hwnas "
+                                  f"({SCHEMA_VERSION}): upgrade hwnas")
+            for ddl in PG_MIGRATIONS[version:]:
+                for statement in ddl:
+                    raw.execute(statement)
+            if version < SCHEMA_VERSION:
                 raw.execute("INSERT INTO latency_db_meta VALUES ('schema_version', %s) ON CONFLICT (key) "
                             "DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))  # fmt: skip
     except BaseException:

@@ -127,3 +127,22 @@ def test_bad_url_is_one_line(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(ConnectionError, match=r"cannot open postgresql://u:\*\*\*@127.0.0.1:1/x"):
         LatencyDB("postgresql://u:secret@127.0.0.1:1/x", timeout_s=2)
+
+
+def _open_and_read(url: str) -> None:
+    with LatencyDB(url) as db:
+        db.summary()
+
+
+def test_concurrent_first_openers_of_an_empty_postgresql_database(pg_url) -> None:
+    """Regression: CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL; the bootstrap runs under
+    the writers' advisory lock, so several processes opening a new database at once all succeed."""
+    ctx = multiprocessing.get_context("spawn")
+    for _ in range(3):
+        url = pg_url()
+        procs = [ctx.Process(target=_open_and_read, args=(url,)) for _ in range(5)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 5
