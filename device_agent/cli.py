@@ -236,9 +236,10 @@ class _Progress:
         self.lines = mode == "lines"
         self.enabled = mode == "auto" and bool(getattr(stream, "isatty", lambda: False)())
 
-    def show(self, text: str) -> None:
+    def show(self, text: str, finished: bool = True) -> None:
+        """Show ``text``; in ``lines`` mode only for a finished model (``finished``)."""
         if self.lines:
-            if not text.endswith(" measuring"):
+            if finished:
                 self.stream.write(f"[{self.done}/{self.total}] {text}\n")
                 self.stream.flush()
         elif self.enabled:
@@ -321,7 +322,7 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return done
 
     def on_start(model: Any) -> None:
-        progress.show(f"{model.key} measuring")
+        progress.show(f"{model.key} measuring", finished=False)
 
     try:
         with db, Runner(config, device_id=dev_id) as runner:

@@ -185,15 +185,6 @@ def cmd_codesign(args: argparse.Namespace) -> int:
             why = "; ".join(budget.violations(metrics)) or None
         return net_arch, metrics, why
 
-    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
-        net_arch, metrics, why = hardware(arch)
-        if why is not None:
-            metrics["rejected_by"] = why
-            return metrics, None  # rejected before the accuracy evaluation
-        if net_arch.spec not in accuracy:
-            remember(net_arch.spec, metrics_dict(evaluator.evaluate(net_arch)))
-        return scored(metrics, accuracy[net_arch.spec])
-
     def remember(spec: str, m: dict[str, Any]) -> None:
         accuracy[spec] = {"accuracy": m["accuracy"], "accuracy_source": m["source"], "train_time_s": round(m["cost_s"], 4)}
 
@@ -203,27 +194,23 @@ def cmd_codesign(args: argparse.Namespace) -> int:
         return metrics, float(score)
 
     def submit(arch: Any) -> Future:
-        """--workers/--ray-address: hardware cost and budgets here, the accuracy in the executor."""
-        out: Future = Future()
+        """Hardware cost and budgets here, the accuracy in the executor (this process by default),
+        once per network."""
         net_arch, metrics, why = hardware(arch)
         if why is not None:
-            out.set_result(({**metrics, "rejected_by": why}, None))
-        elif net_arch.spec in accuracy:
-            out.set_result(scored(metrics, accuracy[net_arch.spec]))
-        else:
-            def done(f: Future) -> None:
-                if f.exception() is not None:
-                    out.set_exception(f.exception())
-                    return
-                remember(net_arch.spec, f.result())
-                out.set_result(scored(metrics, accuracy[net_arch.spec]))
+            return done_future(({**metrics, "rejected_by": why}, None))  # before the accuracy evaluation
+        if net_arch.spec in accuracy:
+            return done_future(scored(metrics, accuracy[net_arch.spec]))
 
-            executor.submit(net_arch.spec).add_done_callback(done)
-        return out
+        def learned(m: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+            remember(net_arch.spec, m)
+            return scored(metrics, accuracy[net_arch.spec])
 
-    from hwnas.executors import make_executor, metrics_dict, run_trials
+        return then(executor.submit(net_arch.spec), learned)
 
-    executor = make_executor(args, net.name)
+    from hwnas.executors import done_future, make_executor, run_trials, then
+
+    executor = make_executor(args, net, evaluator)
     t0 = time.perf_counter()
     settings = {"mode": args.mode, "space": space.name, "hw_space": args.hw_space or "default", "evaluator": args.evaluator,
                 "dataset": dataset_of(args), "objectives": [list(o) for o in objectives], "budgets": budget.as_dict(),
@@ -237,7 +224,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
                                     {k: t.metrics[k] for k in ("accuracy", "accuracy_source", "train_time_s") if k in t.metrics})
         done = sum(t.state != TrialState.PENDING for t in trials)
         show = None if args.json else progress(args.budget_evals, done)
-        best = run_trials(study, args.budget_evals, evaluate, submit, executor, show)
+        best = run_trials(study, args.budget_evals, submit, executor, show)
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {

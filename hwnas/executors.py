@@ -95,12 +95,7 @@ class InProcessExecutor:
         self.space, self.evaluator = space, evaluator
 
     def submit(self, arch_spec: str) -> Future:
-        fut: Future = Future()
-        try:
-            fut.set_result(metrics_dict(self.evaluator.evaluate(self.space.parse(arch_spec))))
-        except Exception as exc:  # noqa: BLE001 - the study records it as a failed trial
-            fut.set_exception(exc)
-        return fut
+        return run_now(lambda: metrics_dict(self.evaluator.evaluate(self.space.parse(arch_spec))))
 
     def lost(self, exc: BaseException) -> bool:
         return False
@@ -211,18 +206,19 @@ def add_executor_flags(parser: Any) -> None:
     parser.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
 
 
-def make_executor(args: argparse.Namespace, space: str) -> Any:
-    """The executor the flags of :func:`add_executor_flags` ask for, or None (in-process, sequential);
-    ``CLIError`` (one line) for bad values or an unreachable cluster."""
+def make_executor(args: argparse.Namespace, space: Any, evaluator: Any) -> Any:
+    """The executor the flags of :func:`add_executor_flags` ask for; without them an
+    :class:`InProcessExecutor` over ``evaluator`` (sequential). ``CLIError`` (one line) for bad
+    values or an unreachable cluster."""
     from hwnas.errors import CLIError
 
     if args.workers is None and not args.ray_address:
-        return None
+        return InProcessExecutor(space, evaluator)
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be a positive integer, got {args.workers}")
     if getattr(args, "strategy", None) == "darts":
         raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
-    spec = EvaluatorSpec.from_args(args, space, threads=getattr(args, "threads", None) or 1)
+    spec = EvaluatorSpec.from_args(args, space.name, threads=getattr(args, "threads", None) or 1)
     try:
         if args.ray_address:
             return RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
@@ -231,11 +227,45 @@ def make_executor(args: argparse.Namespace, space: str) -> Any:
         raise CLIError(" ".join(str(exc).split())) from None
 
 
-def run_trials(study: Any, n_trials: int, evaluate: Any, submit: Any, executor: Any, on_trial: Any) -> Any:
-    """``study.optimize(evaluate, ...)`` without an executor, else ``study.optimize_parallel(submit, ...)``
-    with the executor's in-flight bound and worker-loss handling (the executor is closed after)."""
-    if executor is None:
-        return study.optimize(evaluate, n_trials, on_trial=on_trial)
+def then(fut: Future, fn: Any) -> Future:
+    """A future of ``fn(fut.result())``: ``fut``'s exception, or ``fn``'s, is passed on instead."""
+    out: Future = Future()
+
+    def done(f: Future) -> None:
+        exc = f.exception()
+        if exc is None:
+            try:
+                out.set_result(fn(f.result()))
+                return
+            except Exception as err:  # noqa: BLE001 - recorded as a failed trial
+                exc = err
+        out.set_exception(exc)
+
+    fut.add_done_callback(done)
+    return out
+
+
+def run_now(fn: Any) -> Future:
+    """A future of ``fn()``, run here and now; an ``Exception`` is stored in it (the study records a
+    failed trial), a ``BaseException`` such as Ctrl-C propagates."""
+    out: Future = Future()
+    try:
+        out.set_result(fn())
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        out.set_exception(exc)
+    return out
+
+
+def done_future(value: Any) -> Future:
+    """A future already holding ``value`` (a trial decided on the driver)."""
+    out: Future = Future()
+    out.set_result(value)
+    return out
+
+
+def run_trials(study: Any, n_trials: int, submit: Any, executor: Any, on_trial: Any) -> Any:
+    """``study.optimize_parallel(submit, ...)`` with the executor's in-flight bound and worker-loss
+    handling; the executor is closed after."""
     try:
         return study.optimize_parallel(submit, n_trials, in_flight=executor.workers, on_trial=on_trial,
                                        lost=executor.lost, restart=executor.restart)  # fmt: skip
@@ -244,4 +274,4 @@ def run_trials(study: Any, n_trials: int, evaluate: Any, submit: Any, executor: 
 
 
 __all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "add_executor_flags",
-           "make_executor", "metrics_dict", "run_trials"]
+           "done_future", "make_executor", "metrics_dict", "run_now", "run_trials", "then"]

@@ -38,7 +38,7 @@ def _prefilter(source: Any, bound: float) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
-    from hwnas.executors import metrics_dict
+    from hwnas.executors import done_future, make_executor, run_trials, then
     from hwnas.search_latency import make_source
     from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, trial_summary, verify_text, verify_top
     from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
@@ -82,36 +82,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                    "train_time_s": round(m["cost_s"], 4), **m["extra"]}  # fmt: skip
         return metrics, objective.score(metrics)
 
-    def evaluate(arch: Any) -> tuple[dict[str, Any], float | None]:
-        metrics, rejected = latency_step(arch)
-        if rejected:
-            return metrics, None  # rejected before any training
-        return scored(metrics, metrics_dict(evaluator.evaluate(arch)))
-
     def submit(arch: Any) -> Future:
-        """--workers: the latency check here, the evaluation in the pool."""
-        out: Future = Future()
+        """The latency check here, the evaluation in the executor (this process by default)."""
         metrics, rejected = latency_step(arch)
         if rejected:
-            out.set_result((metrics, None))
-            return out
+            return done_future((metrics, None))  # rejected before any training
+        return then(executor.submit(arch.spec), lambda m: scored(metrics, m))
 
-        def done(f: Future) -> None:
-            exc = f.exception()
-            if exc is not None:
-                out.set_exception(exc)
-            else:
-                try:
-                    out.set_result(scored(metrics, f.result()))
-                except Exception as err:  # noqa: BLE001 - recorded as a failed trial
-                    out.set_exception(err)
-
-        executor.submit(arch.spec).add_done_callback(done)
-        return out
-
-    from hwnas.executors import make_executor, run_trials
-
-    executor = make_executor(args, space.name)
+    executor = make_executor(args, space, evaluator)
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
@@ -119,7 +97,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Study(out / "study.db", strategy, settings) as study:
         done = sum(t.state != TrialState.PENDING for t in study.trials())
         show = None if args.json else progress(args.budget_evals, done)
-        best = run_trials(study, args.budget_evals, evaluate, submit, executor, show)
+        best = run_trials(study, args.budget_evals, submit, executor, show)
         trials = study.trials()
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {

@@ -167,31 +167,10 @@ class Study:
         An architecture already evaluated in this study is not evaluated again: its metrics are
         reused (``metrics["duplicate"] = True``).
         """
-        existing = self.trials()
-        seen = {t.arch: t for t in existing if t.state in (TrialState.COMPLETE, TrialState.REJECTED)}
-        finished = sum(t.state != TrialState.PENDING for t in existing)
-        while finished < n_trials:
-            trial = self.ask()
-            finished += 1
-            if trial.arch in seen:
-                prev = seen[trial.arch]
-                done = self.tell(trial.number, prev.state, prev.score, {**prev.metrics, "duplicate": True})
-                if on_trial:
-                    on_trial(done)
-                continue
-            try:
-                metrics, score = evaluate(self.strategy.space.parse(trial.arch))
-            except Exception as exc:  # noqa: BLE001 - failures are data
-                done = self.tell(trial.number, TrialState.FAILED,
-                                 error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
-                if on_trial:
-                    on_trial(done)
-                continue
-            state = TrialState.COMPLETE if score is not None else TrialState.REJECTED
-            seen[trial.arch] = self.tell(trial.number, state, score, metrics)
-            if on_trial:
-                on_trial(seen[trial.arch])
-        return self.best()
+        from hwnas.executors import run_now
+
+        return self.optimize_parallel(lambda arch: run_now(lambda: evaluate(arch)), n_trials, in_flight=1,
+                                      on_trial=on_trial)  # fmt: skip
 
     def optimize_parallel(
         self, submit: Callable[[Arch], Future], n_trials: int, in_flight: int,

@@ -142,3 +142,35 @@ def pg_url():
     subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
                    capture_output=True)  # fmt: skip
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _kill_mid_search(argv: list[str], out: Path, after: int = 3) -> tuple[int, list[tuple]]:
+    """Start the search command ``argv`` (in its own process group), SIGKILL the group once
+    ``after`` trials of ``out/study.db`` are finished (or 240 s passed); returns how many were
+    finished and their ``(number, arch, state, score)`` rows."""
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    done, deadline = 0, time.monotonic() + 240
+    while time.monotonic() < deadline and done < after:
+        time.sleep(0.5)
+        if (out / "study.db").exists():
+            with sqlite3.connect(out / "study.db") as con:
+                try:
+                    done = con.execute("SELECT COUNT(*) FROM trials WHERE state != 'pending'").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers
+    proc.wait()
+    with sqlite3.connect(out / "study.db") as con:
+        rows = con.execute("SELECT number, arch, state, score FROM trials WHERE state != 'pending'").fetchall()
+    return done, rows
+
+
+@pytest.fixture(scope="session")
+def kill_mid_search():
+    """:func:`_kill_mid_search`: kill a search command mid-run (driver-fault tests)."""
+    return _kill_mid_search

@@ -7,16 +7,14 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from hwnas.executors import EvaluatorSpec, InProcessExecutor, LocalPoolExecutor
+from hwnas.executors import EvaluatorSpec, InProcessExecutor, LocalPoolExecutor, then
 from hwnas.space import NB201Space
 from hwnas.strategy import RandomSearch
 from hwnas.study import Study, TrialState
@@ -50,19 +48,7 @@ def _proxy_spec() -> EvaluatorSpec:
 
 
 def _submit_with(executor) -> object:
-    def submit(arch) -> Future:
-        out: Future = Future()
-
-        def done(f: Future) -> None:
-            if f.exception() is not None:
-                out.set_exception(f.exception())
-            else:
-                out.set_result(({"accuracy": f.result()["accuracy"]}, f.result()["accuracy"]))
-
-        executor.submit(arch.spec).add_done_callback(done)
-        return out
-
-    return submit
+    return lambda arch: then(executor.submit(arch.spec), lambda m: ({"accuracy": m["accuracy"]}, m["accuracy"]))
 
 
 def test_worker_killed_mid_evaluation_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -113,29 +99,15 @@ def test_failures_and_lost_workers_past_retries_are_recorded(tmp_path: Path) -> 
         Study(tmp_path / "x.db", RandomSearch(NB201Space(), seed=0)).optimize_parallel(always_lost, 1, in_flight=0)
 
 
-def test_driver_killed_mid_search_resumes_without_loss(tmp_path: Path, toy_db: Path) -> None:
+def test_driver_killed_mid_search_resumes_without_loss(tmp_path: Path, toy_db: Path, kill_mid_search) -> None:
     db = toy_db
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "evolution", "--evaluator",
             "proxy", "--epochs", "1", "--subsample", "0.3", "--threads", "1", "--latency-source", "db",
             "--device", "toy", "--db", str(db), "--budget-evals", "8", "--seed", "0", "--workers", "2",
             "--out", str(out), "--json"]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    done = 0
-    while time.monotonic() < deadline and done < 3:
-        time.sleep(0.5)
-        if (out / "study.db").exists():
-            with sqlite3.connect(out / "study.db") as con:
-                try:
-                    done = con.execute("SELECT COUNT(*) FROM trials WHERE state != 'pending'").fetchone()[0]
-                except sqlite3.OperationalError:
-                    done = 0
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers
-    proc.wait()
+    done, before = kill_mid_search(argv, out)
     assert 3 <= done < 8
-    with sqlite3.connect(out / "study.db") as con:
-        before = con.execute("SELECT number, arch, state, score FROM trials WHERE state != 'pending'").fetchall()
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     result = json.loads((out / "result.json").read_text())

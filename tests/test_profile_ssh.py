@@ -34,23 +34,23 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_key(d / "client_key")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: Path):
-    d = tmp_path_factory.mktemp("sshd")
+def _device(tmp_path_factory: pytest.TempPathFactory, client_key: Path, name: str):
+    d = tmp_path_factory.mktemp(name)
     proc, port = _start_sshd(d, client_key.with_suffix(".pub").read_text())
     yield {"port": port, "key": str(client_key), "dir": d, "pid": proc.pid}
     proc.terminate()
     proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: Path):
+    yield from _device(tmp_path_factory, client_key, "sshd")
 
 
 @pytest.fixture(scope="module")
 def sshd2(tmp_path_factory: pytest.TempPathFactory, client_key: Path):
     """A second server: a second device."""
-    d = tmp_path_factory.mktemp("sshd2")
-    proc, port = _start_sshd(d, client_key.with_suffix(".pub").read_text())
-    yield {"port": port, "key": str(client_key), "dir": d, "pid": proc.pid}
-    proc.terminate()
-    proc.wait(5)
+    yield from _device(tmp_path_factory, client_key, "sshd2")
 
 
 def _target(sshd: dict) -> SSHTarget:

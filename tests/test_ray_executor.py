@@ -61,9 +61,7 @@ def test_same_seeded_search_on_ray(tmp_path: Path, toy_db: Path, ray_address: st
 
 def test_ray_worker_killed_mid_evaluation_loses_nothing(tmp_path: Path, ray_address: str) -> None:
     import argparse
-    from concurrent.futures import Future
-
-    from hwnas.executors import EvaluatorSpec, RayExecutor
+    from hwnas.executors import EvaluatorSpec, RayExecutor, then
     from hwnas.space import NB201Space
     from hwnas.strategy import RandomSearch
     from hwnas.study import Study, TrialState
@@ -73,12 +71,8 @@ def test_ray_worker_killed_mid_evaluation_loses_nothing(tmp_path: Path, ray_addr
     ex = RayExecutor(EvaluatorSpec.from_args(args, "nb201"), ray_address)
     killed: list[str] = []
 
-    def submit(arch) -> Future:
-        out: Future = Future()
-        inner = ex.submit(arch.spec)
-        inner.add_done_callback(lambda f: out.set_exception(f.exception()) if f.exception() is not None
-                                else out.set_result(({"accuracy": f.result()["accuracy"]}, f.result()["accuracy"])))
-        return out
+    def submit(arch):
+        return then(ex.submit(arch.spec), lambda m: ({"accuracy": m["accuracy"]}, m["accuracy"]))
 
     first_done = threading.Event()
 
@@ -110,30 +104,15 @@ def test_ray_worker_killed_mid_evaluation_loses_nothing(tmp_path: Path, ray_addr
     assert all(t.state == TrialState.COMPLETE for t in trials), [(t.state, t.error) for t in trials]
 
 
-def test_driver_killed_mid_search_on_ray_resumes(tmp_path: Path, toy_db: Path, ray_address: str) -> None:
-    import signal
-    import sqlite3
-
+def test_driver_killed_mid_search_on_ray_resumes(tmp_path: Path, toy_db: Path, ray_address: str,
+                                                 kill_mid_search) -> None:
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "hwnas.cli", "search", "--space", "nb201", "--strategy", "evolution", "--evaluator",
             "proxy", "--epochs", "1", "--subsample", "0.3", "--threads", "1", "--latency-source", "db", "--device", "toy",
             "--db", str(toy_db), "--budget-evals", "8", "--seed", "0", "--ray-address", ray_address, "--out", str(out),
             "--json"]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    done, deadline = 0, time.monotonic() + 240
-    while time.monotonic() < deadline and done < 3:
-        time.sleep(0.5)
-        if (out / "study.db").exists():
-            with sqlite3.connect(out / "study.db") as con:
-                try:
-                    done = con.execute("SELECT COUNT(*) FROM trials WHERE state != 'pending'").fetchone()[0]
-                except sqlite3.OperationalError:
-                    done = 0
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    done, before = kill_mid_search(argv, out)
     assert 3 <= done < 8
-    with sqlite3.connect(out / "study.db") as con:
-        before = con.execute("SELECT number, arch, state, score FROM trials WHERE state != 'pending'").fetchall()
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-500:]
     trials = json.loads((out / "result.json").read_text())["trials"]

@@ -117,28 +117,38 @@ def session_options(config: MeasureConfig) -> ort.SessionOptions:
 
 
 def random_feeds(session: ort.InferenceSession, seed: int = INPUT_SEED) -> dict[str, np.ndarray]:
-    """Deterministic random inputs for every graph input of ``session``.
-
-    Symbolic or unknown dimensions become 1. Floats are standard normal; integers are uniform in
-    ``[0, 10)`` (safe as indices for most embedding tables); booleans are fair coin flips.
+    """Deterministic random inputs for every graph input of ``session`` (:func:`random_inputs`).
 
     Raises:
         ValueError: for an input type that cannot be synthesised (strings, sequences, maps).
     """
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
+    specs = []
     for arg in session.get_inputs():
         dtype = _DTYPES.get(arg.type)
         if dtype is None:
             raise ValueError(f"input {arg.name!r} has unsupported type {arg.type}")
-        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in (arg.shape or []))
+        specs.append((arg.name, arg.shape or [], dtype))
+    return random_inputs(specs, seed)
+
+
+def random_inputs(specs: list[tuple[str, list[Any], Any]], seed: int = INPUT_SEED) -> dict[str, np.ndarray]:
+    """Deterministic random arrays for ``(name, shape, numpy dtype)`` inputs, in order; every runtime
+    of the agent feeds the same ones.
+
+    Symbolic or unknown dimensions become 1. Floats are standard normal; integers are uniform in
+    ``[0, 10)`` (safe as indices for most embedding tables); booleans are fair coin flips.
+    """
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for name, dims, dtype in specs:
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in dims)
         if np.issubdtype(dtype, np.floating):
             value = rng.standard_normal(shape).astype(dtype)
-        elif dtype is np.bool_:
+        elif np.dtype(dtype) == np.bool_:
             value = rng.integers(0, 2, size=shape).astype(np.bool_)
         else:
             value = rng.integers(0, 10, size=shape).astype(dtype)
-        feeds[arg.name] = value
+        feeds[name] = value
     return feeds
 
 

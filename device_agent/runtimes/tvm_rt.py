@@ -36,8 +36,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-
 from device_agent.protocol import MeasureConfig
 
 BUILDER_TIMEOUT_S = 300.0
@@ -94,15 +92,14 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _input_shapes(model: Any) -> dict[str, list[int]]:
+def _graph_inputs(model: Any) -> list[tuple[str, list[int], Any]]:
+    """``(name, dims, numpy dtype)`` of the graph inputs that are not initializers; unknown dims 1."""
+    from onnx import helper
+
     init = {i.name for i in model.graph.initializer}
-    out = {}
-    for vi in model.graph.input:
-        if vi.name in init:
-            continue
-        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in vi.type.tensor_type.shape.dim]
-        out[vi.name] = dims
-    return out
+    return [(vi.name, [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in vi.type.tensor_type.shape.dim],
+             helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+            for vi in model.graph.input if vi.name not in init]  # fmt: skip
 
 
 def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) -> tuple[Path, dict[str, Any]]:
@@ -125,7 +122,7 @@ def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) ->
     model = onnx.load(str(path))
     tgt = tvm.target.Target(json.loads(target))
     with _quiet_stderr():
-        mod = from_onnx(model, shape_dict=_input_shapes(model), keep_params_in_input=False)
+        mod = from_onnx(model, shape_dict={n: dims for n, dims, _ in _graph_inputs(model)}, keep_params_in_input=False)
         if config.tvm_tune_trials > 0:
             import tvm.s_tir.meta_schedule as ms
 
@@ -165,23 +162,14 @@ def load(lib: Path) -> tuple[Any, Any]:
 
 
 def make_inputs(model_path: str | Path, dev: Any) -> list[Any]:
-    """Deterministic random inputs (numpy seed 0, float32 unless the graph says otherwise)."""
+    """The inputs onnxruntime would get (:func:`device_agent.runtimes.ort.random_inputs`), on ``dev``."""
     import onnx
-    from onnx import helper
+
+    from device_agent.runtimes.ort import random_inputs
 
     tvm = tvm_module()
     model = onnx.load(str(model_path), load_external_data=False)
-    rng = np.random.default_rng(0)
-    init = {i.name for i in model.graph.initializer}
-    out = []
-    for vi in model.graph.input:
-        if vi.name in init:
-            continue
-        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in vi.type.tensor_type.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
-        arr = rng.standard_normal(dims).astype(dtype) if np.issubdtype(dtype, np.floating) else np.zeros(dims, dtype)
-        out.append(tvm.runtime.tensor(arr, dev))
-    return out
+    return [tvm.runtime.tensor(a, dev) for a in random_inputs(_graph_inputs(model)).values()]
 
 
 def parse_rpc(text: str) -> tuple[str, str, int, str | None]:

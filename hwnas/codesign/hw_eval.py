@@ -23,10 +23,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from hw_space import CostModel, Layer, layers_from_onnx
 from hw_space.spec import AcceleratorSpec
@@ -89,14 +93,42 @@ class HardwareCost:
         return float(CostModel(spec).area_mm2()["total"])
 
     def metrics(self, arch: Arch, spec: AcceleratorSpec) -> dict[str, Any]:
-        """Latency, energy, area, power and EDP of ``arch`` on ``spec`` (units: module docstring)."""
-        net = CostModel(spec).network(self.layers(arch), batch=self.batch)
-        lat, energy = float(net["latency_ms"]), float(net["energy_uj"])
-        return {
-            "latency_ms": lat, "energy_uj": energy, "energy_mj": energy / 1000.0,
-            "area_mm2": float(net["area_mm2"]), "power_mw": energy / lat if lat > 0 else 0.0,
-            "edp_uj_ms": energy * lat, "utilization": float(net["utilization"]), "macs": int(net["macs"]),
-        }
+        """Latency, energy, area, power and EDP of ``arch`` on ``spec`` (units: module docstring);
+        identical layers are costed once (:func:`unique_layers`)."""
+        return network_metrics(spec, *unique_layers(self.layers(arch)), batch=self.batch)
+
+
+def unique_layers(layers: Sequence[Layer]) -> tuple[list[Layer], np.ndarray]:
+    """Distinct workloads of ``layers`` (first name kept) and how many times each occurs."""
+    seen: dict[tuple[Any, ...], int] = {}
+    out: list[Layer] = []
+    counts: list[int] = []
+    for layer in layers:
+        key = dataclasses.astuple(dataclasses.replace(layer, name="_"))
+        if key in seen:
+            counts[seen[key]] += 1
+        else:
+            seen[key] = len(out)
+            out.append(layer)
+            counts.append(1)
+    return out, np.asarray(counts, dtype=np.float64)
+
+
+def network_metrics(spec: AcceleratorSpec, layers: Sequence[Layer], counts: np.ndarray,
+                    batch: int = 1) -> dict[str, float]:
+    """The metrics of :meth:`HardwareCost.metrics` (units: module docstring) of ``counts[i]`` copies of ``layers[i]`` run one after another on ``spec``."""
+    model = CostModel(spec)
+    d = model.layers(layers, batch)
+    lat = float(np.dot(counts, d["latency_ms"]))
+    energy = float(np.dot(counts, d["energy_uj"]))
+    macs = float(np.dot(counts, d["macs"]))
+    cycles = float(np.dot(counts, d["total_cycles"]))
+    return {
+        "latency_ms": lat, "energy_uj": energy, "energy_mj": energy / 1000.0,
+        "area_mm2": float(model.area_mm2()["total"]), "power_mw": energy / lat if lat > 0 else 0.0,
+        "edp_uj_ms": energy * lat, "utilization": macs / (cycles * spec.num_pes) if cycles else 0.0,
+        "macs": int(macs),
+    }
 
 
 def parse_hw_budget(flag: str, value: Any) -> float | None:

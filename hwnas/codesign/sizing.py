@@ -23,54 +23,18 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from hw_space import CostModel, Layer
+from hw_space import Layer
 from hw_space.spec import AcceleratorSpec, DesignSpace
-from hwnas.codesign.hw_eval import HW_METRICS, HardwareBudget
+from hwnas.codesign.hw_eval import HW_METRICS, HardwareBudget, network_metrics, unique_layers
 
 #: Metrics a design can be sized for.
 SIZING_METRICS = tuple(m for m in HW_METRICS if m != "energy_mj")
-
-
-def unique_layers(layers: Sequence[Layer]) -> tuple[list[Layer], np.ndarray]:
-    """Distinct workloads of ``layers`` (first name kept) and how many times each occurs."""
-    seen: dict[tuple[Any, ...], int] = {}
-    out: list[Layer] = []
-    counts: list[int] = []
-    for layer in layers:
-        key = dataclasses.astuple(dataclasses.replace(layer, name="_"))
-        if key in seen:
-            counts[seen[key]] += 1
-        else:
-            seen[key] = len(out)
-            out.append(layer)
-            counts.append(1)
-    return out, np.asarray(counts, dtype=np.float64)
-
-
-def network_metrics(spec: AcceleratorSpec, layers: Sequence[Layer], counts: np.ndarray,
-                    batch: int = 1) -> dict[str, float]:
-    """HardwareCost-style metrics (latency_ms, energy_uj, energy_mj, area_mm2, power_mw, edp_uj_ms,
-    utilization, macs) of ``counts[i]`` copies of ``layers[i]`` run one after another on ``spec``."""
-    model = CostModel(spec)
-    d = model.layers(layers, batch)
-    lat = float(np.dot(counts, d["latency_ms"]))
-    energy = float(np.dot(counts, d["energy_uj"]))
-    macs = float(np.dot(counts, d["macs"]))
-    cycles = float(np.dot(counts, d["total_cycles"]))
-    return {
-        "latency_ms": lat, "energy_uj": energy, "energy_mj": energy / 1000.0,
-        "area_mm2": float(model.area_mm2()["total"]), "power_mw": energy / lat if lat > 0 else 0.0,
-        "edp_uj_ms": energy * lat, "utilization": macs / (cycles * spec.num_pes) if cycles else 0.0,
-        "macs": int(macs),
-    }
 
 
 @dataclass(frozen=True)
