@@ -310,7 +310,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q = ps.add_parser("eval", help="Spearman, Kendall tau-b, MAPE, ±5%%/±10%% on measured models not used for training")
     q.add_argument("--model", required=True, help="predictor file")
     q.add_argument("--device", required=True, help="device to evaluate on")
-    q.add_argument("--limit", type=int, help="score at most N random held-out models (graphs of unseen models cost ~0.2 s each)")
+    q.add_argument("--limit", type=int, help="score at most N random held-out models (ONNX files of unseen models cost ~0.1 s each to encode)")
     common(q)
     q.set_defaults(func=cmd_eval)
 

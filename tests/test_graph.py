@@ -311,11 +311,26 @@ def test_resolver_exports_archs(tmp_path, nb201_graph) -> None:
     spec = NB201Space().from_index(1).spec
     cache = GraphCache(tmp_path)
     seen = []
-    resolver = GraphResolver(cache)
+    resolver = GraphResolver(cache, direct=False)  # the reference path: export through torch
     (g,) = resolver.graphs_for([(None, "nb201", spec)], on_progress=lambda d, t: seen.append((d, t)))
     assert _same(g, expected) and seen == [(1, 1)]
     assert _same(cache.get(hashlib.sha256(data).hexdigest()), g)  # under the sha256 of the export
     assert _same(cache.get(f"nb201:{spec}"), g)  # and under "space:arch"
+
+
+def test_resolver_builds_archs_directly(tmp_path, nb201_graph) -> None:
+    _, expected = nb201_graph
+    spec = NB201Space().from_index(1).spec
+    cache = GraphCache(tmp_path)
+    seen = []
+    resolver = GraphResolver(cache)
+    items = [(None, "nb201", spec), ("a" * 64, "nb201", spec), (None, "macro", "128|16:k3e1|24:k3e1|48:k3e1|72:k3e1|120:k3e1|240:k3e1")]
+    g, g_sha, g_macro = resolver.graphs_for(items, on_progress=lambda d, t: seen.append((d, t)))
+    assert _same(g, expected) and _same(g_sha, expected) and seen == [(2, 3), (3, 3)]
+    assert g_macro.node_names[-1] == "/classifier/Gemm" and g_macro.graph_features[GCOL["input_h"]] == 128
+    assert not list(tmp_path.glob("*.npz"))  # built directly: nothing cached, no sha256 to key it by
+    cache.put(f"nb201:{spec}", encode_onnx(_swap_first_conv_key(nb201_graph[0])))
+    assert GraphResolver(cache).graph_for(None, "nb201", spec).node_keys[0].startswith("changed|")  # a cached entry still wins
 
 
 def test_resolver_errors(tmp_path) -> None:
@@ -343,18 +358,26 @@ def test_resolver_errors(tmp_path) -> None:
         GraphResolver(None, model_dirs=[tmp_path / "missing"]).graph_for("1" * 64, None, None)
 
 
+def _swap_first_conv_key(data: bytes) -> onnx.ModelProto:
+    """The model with its first node renamed to an op type nobody knows (key "changed...")."""
+    model = onnx.load_from_string(data)
+    model.graph.node[0].op_type = "changed"
+    return model
+
+
 def test_resolver_workers_match_serial(tmp_path) -> None:
     space = NB201Space()
     items = [(None, "nb201", space.from_index(i).spec) for i in (10, 11, 12, 13, 10)]  # one twice
-    serial = GraphResolver(None).graphs_for(items)
+    serial = GraphResolver(None, direct=False).graphs_for(items)
+    assert all(_same(a, b) for a, b in zip(serial, GraphResolver(None).graphs_for(items)))  # direct == export
     seen = []
     cache = GraphCache(tmp_path)
-    parallel = GraphResolver(cache).graphs_for(items, workers=2, on_progress=lambda d, t: seen.append((d, t)))
+    parallel = GraphResolver(cache, direct=False).graphs_for(items, workers=2, on_progress=lambda d, t: seen.append((d, t)))
     assert len(parallel) == 5 and all(_same(a, b) for a, b in zip(serial, parallel))
     assert _same(parallel[0], parallel[4])
     assert [t for _, t in seen] == [5] * 4 and seen[-1][0] == 5 and sorted(d for d, _ in seen) == [d for d, _ in seen]
     assert len(list(tmp_path.glob("*.npz"))) == 8  # 4 archs x (sha256, "space:arch")
-    again = GraphResolver(cache).graphs_for(items, workers=2)  # all hits: nothing is encoded
+    again = GraphResolver(cache, direct=False).graphs_for(items, workers=2)  # all hits: nothing is encoded
     assert all(_same(a, b) for a, b in zip(serial, again))
 
 

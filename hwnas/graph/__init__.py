@@ -1,6 +1,8 @@
 """Graphs of candidate networks from their ONNX graphs: encoding, caching, resolving, batching.
 
 * :func:`encode_onnx` turns any ONNX model into a :class:`GraphData` (numpy arrays).
+* :class:`ArchEncoder` builds the same graph for an architecture of hwnas's spaces directly, in
+  about a millisecond (no torch, no export).
 * :class:`GraphCache` keeps encoded graphs on disk (``.npz``, no pickle).
 * :class:`GraphResolver` finds the graph of a database row: cache, candidate folders, re-export.
 * :func:`to_pyg` / :class:`FeatureScaler` feed graphs to PyTorch Geometric (torch imported lazily).
@@ -8,6 +10,7 @@
 
 from __future__ import annotations
 
+from hwnas.graph.arch_encode import ArchEncoder
 from hwnas.graph.batch import FeatureScaler, to_pyg
 from hwnas.graph.cache import GraphCache, default_cache_dir
 from hwnas.graph.data import GraphData
@@ -15,6 +18,7 @@ from hwnas.graph.encode import ENCODER_VERSION, GRAPH_FEATURES, NODE_FEATURES, O
 from hwnas.graph.resolve import GraphResolver
 
 __all__ = [
+    "ArchEncoder",
     "ENCODER_VERSION",
     "GRAPH_FEATURES",
     "NODE_FEATURES",

@@ -173,57 +173,111 @@ def _encode(sg: ShapedGraph, *, flops: int, params: int) -> GraphData:
     x = np.zeros((len(kept), len(NODE_FEATURES)), dtype=np.float64)
     keys: list[str] = []
     edges: set[tuple[int, int, str]] = set()
-    gf = np.zeros(len(GRAPH_FEATURES), dtype=np.float64)
+    gf = graph_feature_sums()
     for i, node in enumerate(kept):
         inputs = [real(t) for t in node.input if t]
         for t in inputs:
             if t in producer:
                 edges.add((producer[t], i, t))
-        feats, key = _node_features(node, inputs, shapes, const, inits)
+        feats, key = node_features(node, inputs, shapes, const, inits)
         keys.append(key)
-        op = node.op_type
-        x[i, _OP_COLUMN.get(op, len(OP_VOCAB))] = 1.0
-        for name, value in feats.items():
-            x[i, _NUM_COLUMN[name]] = math.log1p(value) if name in LOG_SCALED else value
-        gf[_GRAPH_COLUMN[f"count_{op}" if op in _OP_COLUMN else "count_other"]] += 1
-        gf[_GRAPH_COLUMN["bytes"]] += feats["bytes"]
-        if op in CONV_OPS:
-            gf[_GRAPH_COLUMN["flops_dwconv" if feats["is_depthwise"] else "flops_conv"]] += feats["flops"]
-        elif op in GEMM_OPS:
-            gf[_GRAPH_COLUMN["flops_gemm"]] += feats["flops"]
-        else:
-            gf[_GRAPH_COLUMN["flops_other"]] += feats["flops"]
-            gf[_GRAPH_COLUMN["bytes_memory_bound"]] += feats["bytes"]
+        x[i] = node_row(node.op_type, feats)
+        add_node_to_sums(gf, node.op_type, feats)
 
     edge_list = sorted(edges, key=lambda e: (e[0], e[1], e[2]))
     edge_index = np.array([[e[0] for e in edge_list], [e[1] for e in edge_list]], dtype=np.int64).reshape(2, -1)
-    inp = sg.input_shape
+    return assemble(
+        x,
+        edge_index,
+        gf,
+        op_types=tuple(n.op_type for n in kept),
+        node_keys=tuple(keys),
+        node_names=tuple(n.name for n in kept),
+        flops=flops,
+        params=params,
+        input_shape=sg.input_shape,
+    )
+
+
+def node_row(op: str, feats: dict[str, float]) -> np.ndarray:
+    """Feature row (float64, :data:`NODE_FEATURES` columns) of a node of type ``op`` whose raw
+    numeric features are ``feats`` (as :func:`node_features` returns them)."""
+    row = np.zeros(len(NODE_FEATURES), dtype=np.float64)
+    row[_OP_COLUMN.get(op, len(OP_VOCAB))] = 1.0
+    for name, value in feats.items():
+        row[_NUM_COLUMN[name]] = math.log1p(value) if name in LOG_SCALED else value
+    return row
+
+
+def graph_feature_sums() -> np.ndarray:
+    """Zeroed float64 accumulator of :data:`GRAPH_FEATURES` for :func:`add_node_to_sums`."""
+    return np.zeros(len(GRAPH_FEATURES), dtype=np.float64)
+
+
+def add_node_to_sums(gf: np.ndarray, op: str, feats: dict[str, float]) -> None:
+    """Add one node's op count, bytes and FLOPs to the graph-feature accumulator ``gf``."""
+    gf[_GRAPH_COLUMN[f"count_{op}" if op in _OP_COLUMN else "count_other"]] += 1
+    gf[_GRAPH_COLUMN["bytes"]] += feats["bytes"]
+    if op in CONV_OPS:
+        gf[_GRAPH_COLUMN["flops_dwconv" if feats["is_depthwise"] else "flops_conv"]] += feats["flops"]
+    elif op in GEMM_OPS:
+        gf[_GRAPH_COLUMN["flops_gemm"]] += feats["flops"]
+    else:
+        gf[_GRAPH_COLUMN["flops_other"]] += feats["flops"]
+        gf[_GRAPH_COLUMN["bytes_memory_bound"]] += feats["bytes"]
+
+
+def assemble(
+    x: np.ndarray,
+    edge_index: np.ndarray,
+    gf: np.ndarray,
+    *,
+    op_types: tuple[str, ...],
+    node_keys: tuple[str, ...],
+    node_names: tuple[str, ...],
+    flops: int,
+    params: int,
+    input_shape: Sequence[int],
+) -> GraphData:
+    """The :class:`GraphData` of a graph whose node rows are ``x`` (float64), whose edges are
+    ``edge_index`` (sorted by producer, then consumer) and whose per-node sums are in ``gf``;
+    fills in the whole-graph features (FLOPs, params, node count, depth, input size)."""
+    inp = tuple(input_shape)
+    n = int(x.shape[0])
     gf[_GRAPH_COLUMN["flops"]] = flops
     gf[_GRAPH_COLUMN["params"]] = params
-    gf[_GRAPH_COLUMN["num_nodes"]] = len(kept)
-    gf[_GRAPH_COLUMN["depth"]] = _depth(len(kept), edge_index)
+    gf[_GRAPH_COLUMN["num_nodes"]] = n
+    gf[_GRAPH_COLUMN["depth"]] = _depth(n, edge_index)
     gf[_GRAPH_COLUMN["input_h"]] = inp[2] if len(inp) > 2 else 0
     gf[_GRAPH_COLUMN["input_w"]] = inp[3] if len(inp) > 3 else (1 if len(inp) > 2 else 0)
     return GraphData(
         x=x.astype(np.float32),
         edge_index=edge_index,
         graph_features=gf.astype(np.float32),
-        op_types=tuple(n.op_type for n in kept),
-        node_keys=tuple(keys),
+        op_types=op_types,
+        node_keys=node_keys,
         flops=int(flops),
         params=int(params),
-        node_names=tuple(n.name for n in kept),
+        node_names=node_names,
     )
 
 
-def _node_features(
+def node_features(
     node: onnx.NodeProto,
     inputs: list[str],
     shapes: dict[str, list[int]],
     const: set[str],
     inits: dict[str, list[int]],
 ) -> tuple[dict[str, float], str]:
-    """Raw numeric features and the lookup key of one node."""
+    """Raw numeric features and the lookup key of one node.
+
+    Args:
+        node: the node (its op type and attributes are read).
+        inputs: its non-empty input tensor names, ``Identity`` outputs resolved to their source.
+        shapes: tensor name -> dims (as :class:`~hwnas.onnx_graph.ShapedGraph`).
+        const: names of constant tensors (initializers, ``Constant`` outputs).
+        inits: initializer name -> dims.
+    """
     op = node.op_type
     data_in = [t for t in inputs if t not in const]
     weights = [t for t in inputs if t in const]

@@ -1,4 +1,4 @@
-"""Find the graph of a model named by a database row: cache, candidate folders, or re-export.
+"""Find the graph of a model named by a database row: cache, candidate folders, direct build, export.
 
 A latency-database row names its model by the sha256 of its ONNX bytes and, for models of
 hwnas's spaces, by ``space`` and ``arch``. :class:`GraphResolver` turns such a triple into a
@@ -8,8 +8,13 @@ hwnas's spaces, by ``space`` and ``arch``. :class:`GraphResolver` turns such a t
 2. an ONNX file with that sha256 in one of ``model_dirs`` (their ``manifest.jsonl`` first, then
    the sha256 of the ``*.onnx`` files the manifests do not list; a listed file whose bytes no
    longer match the manifest is an error);
-3. re-exporting ``arch`` through :func:`hwnas.export.arch_to_onnx`, the same path as
-   ``hwnas export`` (cached under the sha256 of the exported bytes and under ``"space:arch"``).
+3. for an architecture of hwnas's spaces, building its graph directly with
+   :class:`~hwnas.graph.arch_encode.ArchEncoder` (about a millisecond, no torch; the same graph as
+   encoding its export). These graphs are not cached: reading one back from the cache costs as much
+   as building it again, and writing it more;
+4. otherwise (``direct=False``, or a space without a direct encoding) re-exporting ``arch``
+   through :func:`hwnas.export.arch_to_onnx`, the same path as ``hwnas export`` (about 0.2 s; cached
+   under the sha256 of the exported bytes and under ``"space:arch"``).
 
 Anything else is a :class:`~hwnas.predictors.base.PredictorError`.
 
@@ -28,13 +33,16 @@ import hashlib
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from hwnas.graph.arch_encode import ArchEncoder
 from hwnas.graph.cache import GraphCache
 from hwnas.graph.data import GraphData
+from hwnas.space.base import SearchSpace
 
 #: ``(sha256, space, arch)`` of one model; any part may be ``None``.
 ModelRef = tuple[str | None, str | None, str | None]
@@ -50,12 +58,14 @@ def _error(message: str) -> Exception:
 
 @dataclass(frozen=True)
 class _Job:
-    """One graph to encode: an ONNX file (``path``) or an architecture to export."""
+    """One graph to encode: an ONNX file (``path``), or an architecture to build directly
+    (``direct``) or to export."""
 
     sha256: str | None
     path: str | None = None
     space: str | None = None
     arch: str | None = None
+    direct: bool = False
 
     @property
     def ident(self) -> tuple[str, ...]:
@@ -71,8 +81,9 @@ class GraphResolver:
 
     Contract:
         * The same reference always gives an equal graph (encoding and export are deterministic).
-        * Every graph that had to be encoded is put in the cache (when there is one), so a second
-          run over the same models encodes nothing.
+        * Every graph that had to be encoded from an ONNX file or an export is put in the cache
+          (when there is one), so a second run over the same models exports and encodes nothing.
+          Graphs built directly are not cached (rebuilding one is as cheap as reading it back).
         * The index of ``model_dirs`` is built lazily, once per resolver: files added to the
           folders afterwards are not seen by this resolver.
         * Not thread-safe (the lazy index); use one resolver per thread.
@@ -80,13 +91,25 @@ class GraphResolver:
     Args:
         cache: where encoded graphs are kept, or ``None`` for no caching.
         model_dirs: candidate folders (as written by ``hwnas export``) to look ONNX files up in.
+        direct: build the graphs of architectures of hwnas's spaces directly (the default); ``False``
+            exports them through torch instead (the reference path, for tests and benchmarks).
+
+    Attributes:
+        encode_s: seconds this resolver has spent making graphs that were not cached (building,
+            reading and encoding files, exporting), for reports of where a run's time goes.
     """
 
-    def __init__(self, cache: GraphCache | None, model_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
+    def __init__(
+        self, cache: GraphCache | None, model_dirs: Sequence[str | os.PathLike[str]] = (), *, direct: bool = True
+    ) -> None:
         self.cache = cache
         self.model_dirs = tuple(Path(d) for d in model_dirs)
+        self.direct = direct
         self._manifest_index: dict[str, Path] | None = None
         self._file_index: dict[str, Path] | None = None
+        self._spaces: dict[str, SearchSpace] = {}
+        self._arch_encoder: ArchEncoder | None = None
+        self.encode_s = 0.0
 
     def graph_for(self, sha256: str | None, space: str | None, arch: str | None) -> GraphData:
         """Graph of one model.
@@ -107,9 +130,10 @@ class GraphResolver:
         """Graphs of many models, in the order of ``items``.
 
         Every item is checked before any encoding starts, so an unresolvable one fails fast.
-        Graphs that are not cached are encoded (and exported) in this process, or with
-        ``workers > 1`` in a pool of that many ``spawn`` processes; the parent caches each
-        result as it arrives, so an interrupted run resumes where it stopped.
+        Graphs built directly are built in this process. Graphs encoded from files or exports
+        are encoded in this process too, or with ``workers > 1`` in a pool of that many ``spawn``
+        processes; the parent caches each result as it arrives, so an interrupted run resumes
+        where it stopped.
 
         Args:
             items: ``(sha256, space, arch)`` per model.
@@ -147,7 +171,23 @@ class GraphResolver:
             if on_progress:
                 on_progress(done, total)
 
-        pending = list(jobs.values())
+        t0 = time.perf_counter()
+        try:
+            self._run_jobs(jobs, workers, finish)
+        finally:
+            self.encode_s += time.perf_counter() - t0
+        return [g for g in results if g is not None]
+
+    def _run_jobs(
+        self,
+        jobs: dict[tuple[str, ...], _Job],
+        workers: int,
+        finish: Callable[[_Job, GraphData, str | None], None],
+    ) -> None:
+        """Make the graph of every job, calling ``finish(job, graph, exported_sha)`` for each."""
+        for job in [j for j in jobs.values() if j.direct]:
+            finish(job, self._build(job), None)
+        pending = [j for j in jobs.values() if not j.direct]
         if workers <= 1 or len(pending) <= 1:
             for job in pending:
                 finish(job, *_run_job(job, False))
@@ -166,7 +206,6 @@ class GraphResolver:
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
-        return [g for g in results if g is not None]
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -187,16 +226,35 @@ class GraphResolver:
             if path is not None:
                 return _Job(sha256=sha, path=str(path))
         if space and arch:
-            from hwnas.space import get_space
-
             try:
-                get_space(space).parse(arch)
+                space_obj = self._space(space)
+                space_obj.parse(arch)
             except ValueError as exc:
                 raise _error(f"cannot export model {space}:{arch}: {exc}") from None
-            return _Job(sha256=sha, space=space, arch=arch)
+            return _Job(sha256=sha, space=space, arch=arch, direct=self.direct and ArchEncoder.supports(space_obj))
         if sha:
             raise _error(f"no ONNX file for model {sha[:12]}: pass the folder of its candidates with --models DIR")
         raise _error("a model has neither sha256 nor architecture: cannot find its ONNX graph")
+
+    def _space(self, name: str) -> SearchSpace:
+        """The space named ``name`` (one object per name and resolver)."""
+        space = self._spaces.get(name)
+        if space is None:
+            from hwnas.space import get_space
+
+            space = self._spaces[name] = get_space(name)
+        return space
+
+    def _build(self, job: _Job) -> GraphData:
+        """The graph of a ``direct`` job, built by this resolver's :class:`ArchEncoder`."""
+        if self._arch_encoder is None:
+            self._arch_encoder = ArchEncoder()
+        space = self._space(str(job.space))
+        try:
+            return self._arch_encoder.encode(space, space.parse(str(job.arch)))
+        except Exception as exc:  # a replay that cannot type a node: one line naming the model
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise _error(f"cannot encode model {job.label}: {msg}") from None
 
     def _find(self, sha: str) -> Path | None:
         """File in ``model_dirs`` whose bytes have this sha256, if any."""
@@ -234,7 +292,7 @@ class GraphResolver:
         return index
 
     def _store(self, job: _Job, graph: GraphData, exported_sha: str | None) -> None:
-        if self.cache is None:
+        if self.cache is None or job.direct:
             return
         if job.path and job.sha256:
             self.cache.put(job.sha256, graph)
