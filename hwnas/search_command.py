@@ -69,7 +69,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if budget is not None and args.constraint == "hard" and latency_of.cheap:
         strategy.prefilter = _prefilter(latency_of, budget)
         if getattr(latency_of, "table", None) is None and hasattr(strategy, "order_checks"):
-            strategy.order_checks = True  # each unseen latency costs a graph export: check few
+            strategy.order_checks = True  # each unseen latency costs a graph and a prediction: check few
 
     def latency_step(arch: Any) -> tuple[dict[str, Any], bool]:
         """Driver side: the latency and whether the budget rejects the arch before any training."""
@@ -107,6 +107,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         **trial_summary(trials),
         "pareto_front": front_of(trials),
         "wall_s": round(wall, 3),
+        **latency_of.timing(),
     }
     if any(isinstance(t.metrics.get("accuracy"), (int, float)) for t in trials):
         title = f"{args.strategy} / {args.evaluator} / {latency_of.label}"

@@ -15,6 +15,7 @@ prefilter, so a hard budget rejects candidates before they are proposed).
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,18 +28,36 @@ SOURCES = ("measured", "db", "predictor", "flops", "params", "lut")
 
 @dataclass
 class LatencySource:
-    """``source(arch)`` is the latency of ``arch`` in ms (memoised); ``label`` says where from."""
+    """``source(arch)`` is the latency of ``arch`` in ms (memoised); ``label`` says where from.
+
+    ``time_s`` accumulates the seconds spent computing latencies (memo hits cost nothing);
+    ``resolver`` is the :class:`~hwnas.graph.resolve.GraphResolver` of a source that reads model
+    graphs (its ``encode_s`` is the part of ``time_s`` spent making graphs), else ``None``.
+    """
 
     label: str
     fn: Callable[[Arch], float]
     cheap: bool
     meter: Any = None
+    resolver: Any = None
+    time_s: float = 0.0
     _memo: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, arch: Arch) -> float:
         if arch.spec not in self._memo:
-            self._memo[arch.spec] = float(self.fn(arch))
+            t0 = time.perf_counter()
+            try:
+                self._memo[arch.spec] = float(self.fn(arch))
+            finally:
+                self.time_s += time.perf_counter() - t0
         return self._memo[arch.spec]
+
+    def timing(self) -> dict[str, float | int | None]:
+        """For result files: ``latency_computed`` (distinct architectures whose latency was
+        computed), ``latency_s`` (time in this source) and ``graph_encode_s`` (of it, making
+        graphs; ``None`` for sources without graphs), in seconds rounded to milliseconds."""
+        enc = None if self.resolver is None else round(float(self.resolver.encode_s), 3)
+        return {"latency_computed": len(self._memo), "latency_s": round(self.time_s, 3), "graph_encode_s": enc}
 
 
 def make_source(args: argparse.Namespace, space: SearchSpace, out: Path) -> LatencySource:
@@ -91,11 +110,14 @@ def _from_db(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
     return src
 
 
-def _graph_fn(args: argparse.Namespace, space: SearchSpace, predict: Callable[[Any], float]) -> Callable[[Arch], float]:
+def _graph_fn(
+    args: argparse.Namespace, space: SearchSpace, predict: Callable[[Any], float]
+) -> tuple[Callable[[Arch], float], Any]:
+    """``arch -> predict(graph of arch)``, and the resolver that makes the graphs."""
     from hwnas.predictor_commands import graph_resolver
 
     resolver = graph_resolver(args)
-    return lambda arch: predict(resolver.graph_for(None, space.name, arch.spec))
+    return (lambda arch: predict(resolver.graph_for(None, space.name, arch.spec))), resolver
 
 
 def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
@@ -113,8 +135,8 @@ def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySour
         pred._device_index(args.device)
     except PredictorError as exc:
         raise CLIError(str(exc)) from None
-    fn = _graph_fn(args, space, lambda g: float(pred.predict([g], device=args.device)[0]))
-    return LatencySource(f"predictor:{Path(args.predictor).name}", fn, cheap=True)
+    fn, resolver = _graph_fn(args, space, lambda g: float(pred.predict([g], device=args.device)[0]))
+    return LatencySource(f"predictor:{Path(args.predictor).name}", fn, cheap=True, resolver=resolver)
 
 
 def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:
@@ -125,5 +147,5 @@ def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencyS
         raise CLIError(f"--latency-source {kind} needs at least 3 measurements of {args.device!r} in {args.db} to fit")
     model = {"flops": FlopsLinear, "params": ParamsLinear, "lut": LookupTable}[kind]()
     model.fit(records)
-    fn = _graph_fn(args, space, lambda g: float(model.predict([g])[0]))
-    return LatencySource(f"{kind}:{args.device} ({len(records)} measurements)", fn, cheap=True)
+    fn, resolver = _graph_fn(args, space, lambda g: float(model.predict([g])[0]))
+    return LatencySource(f"{kind}:{args.device} ({len(records)} measurements)", fn, cheap=True, resolver=resolver)

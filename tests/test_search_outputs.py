@@ -40,6 +40,7 @@ def test_measured_source_verify_top_best_onnx_and_plot(tmp_path, capsys) -> None
     assert code == 0, err
     result = json.loads((out / "result.json").read_text())
     assert result["latency_source"].startswith("measured")
+    assert result["graph_encode_s"] is None and result["latency_computed"] == 3 and result["latency_s"] > 0
     assert all(t["latency_ms"] > 0 for t in result["trials"])
     # every candidate's measurement is in the database, stored by device_agent
     from latency_db import LatencyDB
@@ -66,6 +67,10 @@ def test_fitted_latency_sources(small_db, tmp_path, capsys, source, toy_lat) -> 
     assert code == 0, err
     result = json.loads((out / "result.json").read_text())
     assert result["latency_source"].startswith(f"{source}:toy")
+    # where the time went: the graphs of the candidates (built directly) are part of the latency
+    # source's time, which is part of the search's
+    assert 0 < result["graph_encode_s"] <= result["latency_s"] <= result["wall_s"]
+    assert 1 <= result["latency_computed"] <= 6 + 1000  # the budget prefilter asks for more than the trials
     done = [t for t in result["trials"] if t["state"] == "complete"]
     assert done and all(t["latency_ms"] <= 6 for t in done)
     # the fitted model tracks the device: conv-heavy cells are predicted slower than empty ones
