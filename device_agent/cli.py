@@ -25,18 +25,27 @@ _RUN_DESCRIPTION = """\
 Measure the latency of every .onnx file in a folder on this device and store the results in a
 latency database.
 
-Protocol, per model, in a guarded worker process: 1 load (session with --threads intra-op
-threads, 1 inter-op thread, sequential, all graph optimisations; deterministic random inputs),
---warmup calls discarded, then `number` calibrated once (discarded) so that one repeat of `number`
-back-to-back calls lasts at least --min-repeat-ms, then --repeats x number calls timed;
-sample = repeat time / number. The median, p90, p99, mean, std and a distribution-free 95%
-CI of the median are stored with every sample, the config and the environment (governor,
-frequency, temperatures before/after, runtime versions).
+Protocol --protocol interleaved (the default): the models are taken in batches of --batch-size and
+kept loaded in one guarded worker process with the agent's fixed drift reference network. Each
+model is loaded once (session with --threads intra-op threads, 1 inter-op thread, sequential, all
+graph optimisations; deterministic random inputs), runs --warmup calls discarded, and `number` is
+calibrated once so that a visit of `number` back-to-back calls lasts at least --min-repeat-ms.
+Then the batch is timed in rounds: each round visits every model and the reference once, in a
+fresh shuffled order (one untimed call, then `number` timed calls; sample = visit time / number).
+A model stops after --min-rounds once the half-width of its interval is at most --target-ci of its
+median, when the batch has used --time-cap-s per model, or at --max-rounds. The stored interval
+(repeat-pi95) is a 95% interval for the median that a repeat run would report, from the spread
+between rounds; each row also stores the run's reference and ref_ratio (its median over rounds of
+visit time / reference visit time), which divides drift out of rankings. Batches are stored whole.
 
-A model that fails to load or run is recorded as `error`, one that runs past --timeout-s as
-`timeout` (its worker is killed and replaced); the other models are still measured. Re-running
-skips models already measured OK on this device with the same runtime and protocol settings;
-failures are retried; --force re-measures everything.
+Protocol --protocol sequential (before hwnas 0.2): one model after another, --repeats visits
+back to back; the interval (median-ci95) is the median's 95% CI over those repeats.
+
+A model that fails to load or run is recorded as `error`, one that crashes the worker as `error`
+(worker crashed), one whose load or visit runs past --timeout-s as `timeout` (its worker is killed
+and replaced); the other models are still measured. Re-running skips models already measured OK
+on this device with the same runtime and protocol settings; failures are retried; --force
+re-measures everything.
 
 Exit codes: 0 all OK or skipped, 1 some model failed, 2 bad usage, 130 interrupted."""
 
@@ -89,14 +98,29 @@ def build_parser() -> argparse.ArgumentParser:
                      help="intra-op threads; 0 lets the runtime choose (one per physical core)")
     run.add_argument("--warmup", type=int, default=10, metavar="N",
                      help="inference calls run and discarded before timing (>= 0)")
+    run.add_argument("--protocol", choices=("interleaved", "sequential"), default="interleaved",
+                     help="interleaved: batches timed in shuffled rounds with a drift reference; sequential: one "
+                          "model after another, --repeats back-to-back visits each (see above)")
+    run.add_argument("--min-rounds", type=int, default=20, metavar="N",
+                     help="interleaved: rounds every model gets at least")
+    run.add_argument("--max-rounds", type=int, default=100, metavar="N",
+                     help="interleaved: rounds no model goes beyond")
+    run.add_argument("--target-ci", type=float, default=0.01, metavar="F",
+                     help="interleaved: a model stops once its interval's half-width is at most this fraction "
+                          "of its median (0.01 = +-1%%)")
+    run.add_argument("--time-cap-s", type=float, default=1.0, metavar="S",
+                     help="interleaved: seconds of rounds per model in a batch before models still short of "
+                          "--target-ci stop anyway (never below --min-rounds)")
+    run.add_argument("--batch-size", type=int, default=16, metavar="N",
+                     help="interleaved: models loaded and interleaved at once; each finished batch is stored")
     run.add_argument("--repeats", type=int, default=20, metavar="N",
-                     help="timed samples per model (>= 1); statistics are over these")
+                     help="sequential: timed samples per model (>= 1); statistics are over these")
     run.add_argument("--min-repeat-ms", type=float, default=20.0, metavar="MS",
-                     help="minimum duration of one repeat; short models are called `number` times "
-                          "back to back per repeat to reach it (> 0)")
+                     help="minimum duration of one visit; short models are called `number` times "
+                          "back to back per visit to reach it (> 0)")
     run.add_argument("--timeout-s", type=float, default=120.0, metavar="S",
-                     help="per-model limit on load + warm-up + timing; past it the model is "
-                          "recorded as timeout and the worker restarted (> 0)")
+                     help="per-model limit on load + warm-up + calibration, and on each visit; past it the "
+                          "model is recorded as timeout and the worker restarted (> 0)")
     run.add_argument("--profile-nodes", type=int, default=0, metavar="N",
                      help="after timing, also run N calls in a separate session with onnxruntime's "
                           "profiler and store each node's median kernel time (for lookup-table "
@@ -205,7 +229,8 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
             runtime=args.runtime, provider=args.provider, threads=args.threads, warmup=args.warmup,
             repeats=args.repeats, min_repeat_ms=args.min_repeat_ms, timeout_s=args.timeout_s,
             profile_nodes=args.profile_nodes, tvm_target=args.tvm_target, tvm_tune_trials=args.tvm_tune_trials,
-            tvm_rpc=args.tvm_rpc,
+            tvm_rpc=args.tvm_rpc, protocol=args.protocol, min_rounds=args.min_rounds, max_rounds=args.max_rounds,
+            target_rel_ci=args.target_ci, time_cap_s=args.time_cap_s, batch_size=args.batch_size,
         ))
         if config.tvm_rpc and not args.device_name:
             raise ValueError("--tvm-rpc needs --device-name: the measurements are the remote board's, not this machine's")
@@ -255,18 +280,23 @@ class _Progress:
 def _result_row(model: Any, record: Any | None) -> dict[str, Any]:
     row = {"file": str(model.path), "key": model.key, "arch": model.arch, "sha256": model.sha256,
            "status": "skipped", "median_ms": None, "p90_ms": None, "error": None,
-           "ci_low_ms": None, "ci_high_ms": None, "repeats": None, "number": None, "uid": None}
+           "ci_low_ms": None, "ci_high_ms": None, "interval": None, "repeats": None, "number": None,
+           "uid": None, "stop": None, "ref_ratio": None}
     if record is not None:
+        env = record.environment
         row.update(status=record.status.value, median_ms=record.median_ms, p90_ms=record.p90_ms,
                    error=record.error, ci_low_ms=record.ci_low_ms, ci_high_ms=record.ci_high_ms,
-                   repeats=len(record.samples_ms), number=record.number, uid=record.uid)
+                   interval=env.get("interval"), repeats=len(record.samples_ms), number=record.number,
+                   uid=record.uid, stop=env.get("stop"), ref_ratio=env.get("ref_ratio"))
     return row
 
 
-def _print_table(rows: list[dict[str, Any]], out: IO[str]) -> None:
+def _print_table(rows: list[dict[str, Any]], references: list[Any], out: IO[str]) -> None:
+    from device_agent.stats import INTERVAL_MEANING
+
     measured = [r for r in rows if r["status"] != "skipped"]
     measured.sort(key=lambda r: (r["median_ms"] is None, r["median_ms"] or 0.0, r["key"]))
-    header = ["key", "arch", "status", "p50_ms", "p90_ms", "repeats", "95% CI of p50"]
+    header = ["key", "arch", "status", "p50_ms", "interval", "p90_ms", "samples", "stop", "/ref"]
     table = []
     for r in measured:
         arch = r["arch"] or "-"
@@ -274,16 +304,25 @@ def _print_table(rows: list[dict[str, Any]], out: IO[str]) -> None:
         if r.get("ci_low_ms") is not None and r.get("ci_high_ms") is not None and r["median_ms"]:
             ci = f"±{(r['ci_high_ms'] - r['ci_low_ms']) / 2 / r['median_ms']:.1%}"
         table.append([r["key"], arch if len(arch) <= 40 else arch[:37] + "...", r["status"],
-                      _fmt(r["median_ms"]), _fmt(r["p90_ms"]),
-                      str(r.get("repeats") or "-"), ci])
-    if not table:
-        return
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
-    right = {3, 4, 5, 6}
-    for row in [header, *table]:
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths))]
-        print("  ".join(cells).rstrip(), file=out)
+                      _fmt(r["median_ms"]), ci, _fmt(r["p90_ms"]), str(r.get("repeats") or "-"),
+                      r.get("stop") or "-", "-" if r.get("ref_ratio") is None else f"{r['ref_ratio']:.3f}"])
+    if table:
+        widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
+        right = {3, 4, 5, 6, 8}
+        for row in [header, *table]:
+            cells = [c.rjust(w) if i in right else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(row, widths))]
+            print("  ".join(cells).rstrip(), file=out)
+        for kind in sorted({r["interval"] for r in measured if r.get("interval")}):
+            print(f"interval {kind}: {INTERVAL_MEANING.get(kind, kind)}", file=out)
+    for ref in references:
+        if ref.status.value != "ok":
+            print(f"reference (batch {ref.environment.get('batch')}): {ref.status.value}: {ref.error}", file=out)
+            continue
+        drift = ref.environment.get("drift_within")
+        shown = "-" if drift is None else f"{drift:+.1%}"
+        print(f"reference (batch {ref.environment.get('batch')}): {_fmt(ref.median_ms)} ms over "
+              f"{len(ref.samples_ms)} rounds, drift within the batch {shown} (second half / first)", file=out)
     for r in measured:
         if r["error"]:
             print(f"{r['key']}: {r['status']}: {r['error']}", file=out)
@@ -295,7 +334,7 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from latency_db import DeviceRecord, LatencyDB
 
     from device_agent.fingerprint import device_fingerprint, device_id
-    from device_agent.runner import Runner, WorkerStartError
+    from device_agent.guard import WorkerStartError
 
     fp = device_fingerprint(args.device_name)
     dev_id = device_id(fp)
@@ -305,10 +344,11 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise _UsageError(f"--db {args.db}: {' '.join(str(exc).split())}") from None
 
     rows: dict[int, dict[str, Any]] = {}
+    references: list[Any] = []
     index = {id(m): i for i, m in enumerate(models)}
     progress = _Progress(err, len(models), args.progress)
     config_hash = config.config_hash()
-    stored = 0
+    stored = [0]
 
     def skip(model: Any) -> bool:
         if args.force:
@@ -321,27 +361,31 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             progress.show(f"{model.key} skipped")
         return done
 
-    def on_start(model: Any) -> None:
-        progress.show(f"{model.key} measuring", finished=False)
+    def finished(model: Any, record: Any) -> None:
+        rows[index[id(model)]] = _result_row(model, record)
+        progress.done += 1
+        progress.show(f"{model.key} {record.status.value} {_fmt(record.median_ms)}")
 
     try:
-        with db, Runner(config, device_id=dev_id) as runner:
+        with db:
             db.add_device(DeviceRecord(device_id=dev_id, name=fp["name"], fingerprint=fp))
             for model in models:
                 db.add_model(model.record)
-            for model, record in runner.measure(models, skip=skip, on_start=on_start):
-                db.add_measurement(record)
-                stored += 1
-                rows[index[id(model)]] = _result_row(model, record)
-                progress.done += 1
-                progress.show(f"{model.key} {record.status.value} {_fmt(record.median_ms)}")
+            if config.interleaved:
+                _run_interleaved(config, dev_id, models, db, skip, finished, references, stored, progress)
+            else:
+                _run_sequential(config, dev_id, models, db, skip, finished, stored, progress)
     except KeyboardInterrupt:
         progress.finish()
-        print(f"{PROG}: interrupted; {stored} measurement(s) stored in {args.db}", file=err)
+        print(f"{PROG}: interrupted; {stored[0]} measurement(s) stored in {args.db}", file=err)
         return EXIT_INTERRUPTED
     except WorkerStartError as exc:
         progress.finish()
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=err)
+        return EXIT_FAILED
+    except FileNotFoundError as exc:  # the reference model is missing from the installation
+        progress.finish()
+        print(f"{PROG}: error: {exc}", file=err)
         return EXIT_FAILED
     progress.finish()
 
@@ -355,8 +399,58 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             "device_id": dev_id, "device_name": fp["name"], "db": str(args.db),
             "config": config.to_dict(), "config_hash": config_hash,
             "measured": n_ok, "skipped": n_skipped, "failed": n_failed, "results": results,
+            "references": [_reference_row(r) for r in references],
         }, indent=2), file=out)
     else:
-        _print_table(results, out)
+        _print_table(results, references, out)
         print(f"measured {n_ok}, skipped {n_skipped}, failed {n_failed}; db: {args.db}", file=out)
     return EXIT_FAILED if n_failed else EXIT_OK
+
+
+def _reference_row(record: Any) -> dict[str, Any]:
+    env = record.environment
+    return {"uid": record.uid, "batch": env.get("batch"), "status": record.status.value,
+            "median_ms": record.median_ms, "rounds": len(record.samples_ms),
+            "drift_within": env.get("drift_within"), "run_id": env.get("run_id"), "error": record.error}
+
+
+def _run_sequential(config: Any, dev_id: str, models: list[Any], db: Any, skip: Any, finished: Any,
+                    stored: list[int], progress: _Progress) -> None:
+    """One model after another; each record is stored as soon as it is taken."""
+    from device_agent.runner import Runner
+
+    def on_start(model: Any) -> None:
+        progress.show(f"{model.key} measuring", finished=False)
+
+    with Runner(config, device_id=dev_id) as runner:
+        for model, record in runner.measure(models, skip=skip, on_start=on_start):
+            db.add_measurement(record)
+            stored[0] += 1
+            finished(model, record)
+
+
+def _run_interleaved(config: Any, dev_id: str, models: list[Any], db: Any, skip: Any, finished: Any,
+                     references: list[Any], stored: list[int], progress: _Progress) -> None:
+    """Batches in rounds; each batch's records (and its reference's) are stored in one transaction."""
+    from device_agent.interleave import BatchEvent, InterleavedRunner
+    from device_agent.reference import reference_model
+
+    reference = reference_model()
+    db.add_model(reference.record)
+    history = [run["median_ms"] for run in db.reference_runs(device=dev_id, config_hash=config.config_hash())]
+
+    def on_progress(event: BatchEvent) -> None:
+        what = "loaded" if event.round == 0 else f"round {event.round}"
+        progress.show(f"batch {event.batch + 1}/{event.batches} {what}: {event.active} of {event.size} measuring",
+                      finished=False)
+
+    with InterleavedRunner(config, device_id=dev_id, reference=reference, history=history) as runner:
+        for batch in runner.measure(models, skip=skip, on_progress=on_progress):
+            records = [record for _, record in batch.records]
+            if batch.reference is not None:
+                records.append(batch.reference[1])
+                references.append(batch.reference[1])
+            db.add_measurements(records)
+            stored[0] += len(batch.records)
+            for model, record in batch.records:
+                finished(model, record)

@@ -16,10 +16,16 @@ from typing import Any
 
 from latency_db.records import Status
 
-from device_agent.stats import Stats, summarize
+from device_agent.stats import Stats, summarize, summarize_rounds
 
 #: Fields of :class:`MeasureConfig` that change the numbers, hence enter :meth:`config_hash`.
 HASHED_FIELDS = ("runtime", "provider", "threads", "warmup", "repeats", "min_repeat_ms")
+
+#: Extra hashed fields of the ``interleaved`` protocol (which has no use for ``repeats``).
+INTERLEAVED_HASHED_FIELDS = ("protocol", "min_rounds", "max_rounds", "target_rel_ci")
+
+#: Names accepted by ``--protocol``.
+PROTOCOLS = ("interleaved", "sequential")
 
 
 def _is_int(value: Any) -> bool:
@@ -32,25 +38,37 @@ def _is_number(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """How one model is measured. Immutable; one value per ``device_agent run``.
+    """How the models of one run are measured. Immutable; one value per ``device_agent run``.
 
-    The protocol, per model, in a fresh or reused worker process:
+    Two protocols. Both load each model the same way and time it in *visits*:
 
     1. **1 load**: the runtime builds a session from the file (``threads`` intra-op threads,
        1 inter-op thread, sequential execution, all graph optimisations) and deterministic
        random inputs (numpy seed 0; symbolic dimensions set to 1).
     2. **warmup calls discarded**: ``warmup`` inference calls, not timed.
-    3. **calibration, discarded**: ``number`` (the back-to-back calls per repeat) is chosen once,
+    3. **calibration, discarded**: ``number`` (the back-to-back calls per visit) is chosen once,
        by doubling/extrapolating from 1 until ``number`` calls last at least
-       1.2 x ``min_repeat_ms`` (the margin keeps later repeats above the minimum despite jitter);
+       1.2 x ``min_repeat_ms`` (the margin keeps later visits above the minimum despite jitter);
        ``number`` is 1 when one call already lasts that long.
-    4. **repeats x number calls timed**: ``repeats`` samples, each the wall time
-       (``time.perf_counter_ns``) of ``number`` back-to-back calls with nothing else in the timed
-       region; **sample = repeat time / number**, in milliseconds.
-    5. Statistics (:func:`device_agent.stats.summarize`) are computed over the ``repeats`` samples.
+    4. **a visit**: the wall time (``time.perf_counter_ns``) of ``number`` back-to-back calls with
+       nothing else in the timed region; **sample = visit time / number**, in milliseconds.
 
-    Load + warm-up + calibration + timing must finish within ``timeout_s`` or the worker is
-    killed and the model is recorded with status ``timeout``.
+    ``interleaved`` (the default): the run's models are taken in batches of ``batch_size``, kept
+    loaded in one guarded worker together with the agent's fixed drift reference
+    (:mod:`device_agent.reference`), and timed in **rounds**: each round visits every model and
+    the reference once, in a fresh shuffled order, each visit preceded by one untimed call (the
+    model's caches are cold after the others ran). A model's samples are its per-round visits;
+    its interval is :func:`device_agent.stats.repeat_interval` (``repeat-pi95``). A model stops
+    after ``min_rounds`` rounds once its relative interval half-width is at most
+    ``target_rel_ci``, or once the batch has run ``time_cap_s`` x (models in the batch) seconds,
+    and always at ``max_rounds``; how it stopped is recorded. Batches are stored whole.
+
+    ``sequential`` (hwnas before 0.2, kept for comparison): one model after another, ``repeats``
+    back-to-back visits each; the interval is the median's 95% CI over them (``median-ci95``).
+
+    Load + warm-up + calibration, and each visit, must finish within ``timeout_s`` or the worker
+    is killed and the model is recorded with status ``timeout`` (the batch's other models are
+    loaded again in a new worker and go on).
 
     Attributes:
         runtime: inference runtime: ``onnxruntime`` or ``tvm``.
@@ -58,10 +76,17 @@ class MeasureConfig:
             onnxruntime provider name such as ``CUDAExecutionProvider``.
         threads: intra-op threads; 0 lets the runtime choose (onnxruntime: one per physical core).
         warmup: calls discarded before calibration and timing (>= 0).
-        repeats: timed samples (>= 1).
-        min_repeat_ms: minimum duration of one repeat, in milliseconds (> 0).
-        timeout_s: per-model budget for load + warm-up + timing, in seconds (> 0). Not part of
-            :meth:`config_hash`: it does not change the numbers.
+        repeats: ``sequential`` only: timed samples (>= 1).
+        min_repeat_ms: minimum duration of one visit, in milliseconds (> 0).
+        timeout_s: per-model budget for load + warm-up + calibration, and for each visit, in
+            seconds (> 0). Not part of :meth:`config_hash`: it does not change the numbers.
+        protocol: ``interleaved`` or ``sequential``.
+        min_rounds, max_rounds: ``interleaved``: rounds every model gets at least / at most.
+        target_rel_ci: ``interleaved``: stop a model once its interval's half-width is at most
+            this fraction of its median (0.01 = +-1%).
+        time_cap_s: ``interleaved``: seconds per model a batch may run its rounds (the cap never
+            cuts a model below ``min_rounds``). Not hashed.
+        batch_size: ``interleaved``: models loaded and interleaved at once. Not hashed.
         tvm_target: ``tvm`` only: the TVM target as canonical JSON (see
             :mod:`device_agent.runtimes.tvm_rt`); hashed for ``tvm`` only.
         tvm_tune_trials: ``tvm`` only: MetaSchedule trials (0: untuned); hashed for ``tvm`` only.
@@ -83,9 +108,20 @@ class MeasureConfig:
     min_repeat_ms: float = 20.0
     timeout_s: float = 120.0
     profile_nodes: int = 0
+    protocol: str = "interleaved"
+    min_rounds: int = 20
+    max_rounds: int = 100
+    target_rel_ci: float = 0.01
+    time_cap_s: float = 1.0
+    batch_size: int = 16
     tvm_target: str = ""
     tvm_tune_trials: int = 0
     tvm_rpc: str = ""
+
+    @property
+    def interleaved(self) -> bool:
+        """True for the ``interleaved`` protocol."""
+        return self.protocol == "interleaved"
 
     def validate(self) -> None:
         """Checks every field's range.
@@ -118,6 +154,18 @@ class MeasureConfig:
             raise ValueError(f"--tvm-tune-trials must be a non-negative integer, got {self.tvm_tune_trials!r}")
         if not isinstance(self.tvm_target, str):
             raise ValueError(f"--tvm-target must be a JSON string, got {self.tvm_target!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if not _is_int(self.min_rounds) or self.min_rounds < 1:
+            raise ValueError(f"--min-rounds must be a positive integer, got {self.min_rounds!r}")
+        if not _is_int(self.max_rounds) or self.max_rounds < self.min_rounds:
+            raise ValueError(f"--max-rounds must be an integer >= --min-rounds ({self.min_rounds}), got {self.max_rounds!r}")
+        if not _is_number(self.target_rel_ci) or not 0 < self.target_rel_ci < 1:
+            raise ValueError(f"--target-ci must be a fraction in (0, 1), e.g. 0.01 for +-1%, got {self.target_rel_ci!r}")
+        if not _is_number(self.time_cap_s) or self.time_cap_s <= 0:
+            raise ValueError(f"--time-cap-s must be a positive number of seconds per model, got {self.time_cap_s!r}")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise ValueError(f"--batch-size must be a positive integer, got {self.batch_size!r}")
         if not _is_number(self.timeout_s) or self.timeout_s <= 0:
             raise ValueError(
                 f"--timeout-s must be a positive number of seconds, got {self.timeout_s!r}"
@@ -138,9 +186,14 @@ class MeasureConfig:
 
         Canonical: sorted keys, no whitespace, ``min_repeat_ms`` as a float (so ``20`` and
         ``20.0`` hash alike). ``timeout_s`` is excluded. For ``runtime == "tvm"`` the target and
-        tuning trials are hashed too (so onnxruntime hashes are what they always were).
+        tuning trials are hashed too; for the ``interleaved`` protocol its rounds and target
+        instead of ``repeats`` (so ``sequential`` onnxruntime hashes are what they always were).
         """
         data = {name: getattr(self, name) for name in HASHED_FIELDS}
+        if self.interleaved:
+            del data["repeats"]
+            data.update({name: getattr(self, name) for name in INTERLEAVED_HASHED_FIELDS})
+            data["target_rel_ci"] = float(data["target_rel_ci"])
         if self.runtime == "tvm":
             data.update(tvm_target=self.tvm_target, tvm_tune_trials=self.tvm_tune_trials)
         data["min_repeat_ms"] = float(data["min_repeat_ms"])
@@ -177,13 +230,14 @@ class MeasureResult:
     @classmethod
     def success(
         cls, samples_ms: list[float] | tuple[float, ...], number: int,
-        environment: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None, *, rounds: bool = False,
     ) -> MeasureResult:
-        """An ok result; statistics are computed from ``samples_ms``."""
+        """An ok result; statistics are computed from ``samples_ms``: back-to-back repeats
+        (:func:`~device_agent.stats.summarize`), or with ``rounds`` per-round samples in round
+        order (:func:`~device_agent.stats.summarize_rounds`)."""
         samples = tuple(float(s) for s in samples_ms)
-        return cls(
-            Status.OK, samples, int(number), summarize(samples), None, dict(environment or {})
-        )
+        stats = summarize_rounds(samples) if rounds else summarize(samples)
+        return cls(Status.OK, samples, int(number), stats, None, dict(environment or {}))
 
     @classmethod
     def failure(

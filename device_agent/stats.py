@@ -1,4 +1,15 @@
-"""Summary statistics of latency samples, with a distribution-free confidence interval."""
+"""Summary statistics of latency samples, with an interval that is labelled as what it is.
+
+Two kinds of sample, two intervals (:attr:`Stats.interval` names which one a value carries):
+
+* ``median-ci95`` (:func:`summarize`, the ``sequential`` protocol): the distribution-free 95% CI
+  of the median of back-to-back repeats. Those repeats are correlated and the machine drifts
+  between models and runs, so it says little about what a repeat run would give.
+* ``repeat-pi95`` (:func:`summarize_rounds`, the ``interleaved`` protocol): a 95% interval for the
+  median that a repeat run of the same protocol would report, from the spread between rounds
+  (each round visits every model once, at a different time), see :func:`repeat_interval`.
+* ``min-max``: too few samples for either (n <= 5); the interval is the samples' range.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +21,18 @@ import numpy as np
 
 #: Confidence level of :attr:`Stats.ci_low` / :attr:`Stats.ci_high`.
 CI_LEVEL = 0.95
+
+#: Labels of :attr:`Stats.interval`.
+INTERVAL_MEDIAN_CI = "median-ci95"
+INTERVAL_REPEAT = "repeat-pi95"
+INTERVAL_MIN_MAX = "min-max"
+
+#: What each label means, for ``--help``, tables and the README.
+INTERVAL_MEANING = {
+    INTERVAL_MEDIAN_CI: "95% CI of the median of back-to-back repeats (order statistics)",
+    INTERVAL_REPEAT: "95% interval for the median of a repeat run (from the spread between rounds)",
+    INTERVAL_MIN_MAX: "min-max of the samples (too few for a 95% interval)",
+}
 
 
 @dataclass(frozen=True)
@@ -23,10 +46,8 @@ class Stats:
         mean: arithmetic mean.
         std: sample standard deviation (ddof=1); 0.0 for a single sample.
         min, max: extremes.
-        ci_low, ci_high: distribution-free 95% confidence interval of the median: order statistics
-            ``x(j)`` and ``x(n-j+1)`` with the largest ``j`` such that the binomial coverage
-            ``1 - 2 P(Binom(n, 1/2) <= j-1)`` is at least 95%. For ``n <= 5`` no pair reaches 95%
-            and the interval falls back to ``[min, max]`` (coverage ``1 - 2**(1-n)``).
+        ci_low, ci_high: the interval named by ``interval`` (see the module docstring).
+        interval: ``median-ci95``, ``repeat-pi95`` or ``min-max``.
     """
 
     n: int
@@ -39,6 +60,14 @@ class Stats:
     max: float
     ci_low: float
     ci_high: float
+    interval: str = INTERVAL_MEDIAN_CI
+
+    @property
+    def rel_halfwidth(self) -> float:
+        """Half the interval's width over the median (0.012 = +-1.2%); inf for a zero median."""
+        if self.median <= 0:
+            return math.inf
+        return (self.ci_high - self.ci_low) / 2.0 / self.median
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a dict."""
@@ -95,17 +124,141 @@ def summarize(samples_ms: Sequence[float]) -> Stats:
         >>> s.median, s.ci_low, s.ci_high
         (3.0, 1.0, 5.0)
     """
-    x = np.sort(np.asarray(samples_ms, dtype=np.float64).ravel())
+    x = _checked(samples_ms)
     n = int(x.size)
-    if n == 0:
+    ranks = median_ci_ranks(n)
+    if ranks is None:
+        return _stats(x, x.min(), x.max(), INTERVAL_MIN_MAX)
+    xs = np.sort(x)
+    return _stats(x, xs[ranks[0] - 1], xs[ranks[1] - 1], INTERVAL_MEDIAN_CI)
+
+
+def median_rel_halfwidths(samples: Sequence[float]) -> tuple[float, float] | None:
+    """Relative distances ``(below, above)`` from the median to the ends of its distribution-free
+    95% CI (order statistics, as in :func:`summarize`); None when n <= 5."""
+    x = _checked(samples)
+    ranks = median_ci_ranks(int(x.size))
+    if ranks is None:
+        return None
+    xs = np.sort(x)
+    m = float(np.median(x))
+    if m <= 0:
+        return None
+    return (m - float(xs[ranks[0] - 1])) / m, (float(xs[ranks[1] - 1]) - m) / m
+
+
+def half_drift(samples_in_order: Sequence[float]) -> float:
+    """``|median(second half) / median(first half) - 1|`` of a series (0 for fewer than 2)."""
+    x = _checked(samples_in_order)
+    half = int(x.size) // 2
+    if half == 0:
+        return 0.0
+    first, second = float(np.median(x[:half])), float(np.median(x[-half:]))
+    return abs(second / first - 1.0) if first > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RepeatInterval:
+    """A 95% interval for the median that a repeat run would report, and what it is made of.
+
+    All parts are relative (0.01 = 1% of the median), combined in quadrature on each side:
+
+    * ``sampling``: the 95% CI of the median of the model's per-round ratios to the reference
+      (what more rounds shrink), widened by sqrt(2) because a repeat run's median has an error of
+      its own; without a reference, of its raw per-round samples;
+    * ``level``: the same for the reference's median: how well this run pinned the machine's level;
+    * ``drift``: the reference's drift while the batch ran (second half against first half);
+    * ``history``: the run-to-run spread of the reference's median on this device in earlier runs
+      (twice the RMS of the log ratios to up to 5 of them), 0 without history.
+
+    Attributes:
+        low, high: the interval, in the samples' unit.
+        sampling_below, sampling_above, level, drift, history: the parts.
+    """
+
+    low: float
+    high: float
+    sampling_below: float
+    sampling_above: float
+    level: float
+    drift: float
+    history: float
+
+
+def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None = None,
+                    history: Sequence[float] = ()) -> RepeatInterval | None:
+    """The ``repeat-pi95`` interval of the ``interleaved`` protocol (see :class:`RepeatInterval`).
+
+    Args:
+        samples: the model's per-round samples, in round order.
+        reference: the reference's samples of the same rounds (same length and order), or None.
+        history: the reference's medians in earlier runs on this device under this protocol.
+
+    Returns:
+        The interval, or None when n <= 5 (no 95% pair of order statistics).
+
+    Example:
+        >>> ri = repeat_interval([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02])
+        >>> round(ri.low, 3), round(ri.high, 3)
+        (0.859, 1.141)
+    """
+    x = _checked(samples)
+    m = float(np.median(x))
+    level = drift = hist = 0.0
+    if reference is not None:
+        ref = _checked(reference)
+        if ref.size != x.size:
+            raise ValueError(f"reference has {ref.size} samples for the model's {x.size}")
+        spread = median_rel_halfwidths(x / ref)
+        ref_spread = median_rel_halfwidths(ref)
+        if ref_spread is not None:
+            level = max(ref_spread)
+        drift = half_drift(ref)
+        ref_median = float(np.median(ref))
+        logs = [math.log(ref_median / h) for h in list(history)[-5:] if h > 0]
+        if logs:
+            hist = 2.0 * math.sqrt(sum(v * v for v in logs) / len(logs))
+    else:
+        spread = median_rel_halfwidths(x)
+    if spread is None:
+        return None
+    below, above = spread
+    shared = 2.0 * level**2 + drift**2 + hist**2
+    low = m * (1.0 - math.sqrt(2.0 * below**2 + shared))
+    high = m * (1.0 + math.sqrt(2.0 * above**2 + shared))
+    return RepeatInterval(low, high, below, above, level, drift, hist)
+
+
+def summarize_rounds(samples_in_round_order: Sequence[float], reference: Sequence[float] | None = None,
+                     history: Sequence[float] = ()) -> Stats:
+    """Summarises the per-round samples of the ``interleaved`` protocol.
+
+    Like :func:`summarize`, but the interval is :func:`repeat_interval` (``repeat-pi95``); ``min-max``
+    for n <= 5.
+
+    Example:
+        >>> s = summarize_rounds([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02])
+        >>> s.interval, s.median
+        ('repeat-pi95', 1.0)
+    """
+    x = _checked(samples_in_round_order)
+    interval = repeat_interval(x, reference, history)
+    if interval is None:
+        return _stats(x, x.min(), x.max(), INTERVAL_MIN_MAX)
+    return _stats(x, interval.low, interval.high, INTERVAL_REPEAT)
+
+
+def _checked(samples_ms: Sequence[float]) -> np.ndarray:
+    x = np.asarray(samples_ms, dtype=np.float64).ravel()
+    if x.size == 0:
         raise ValueError("cannot summarize zero samples")
     if not np.all(np.isfinite(x)):
         raise ValueError("samples must be finite")
-    ranks = median_ci_ranks(n)
-    if ranks is None:
-        lo, hi = x[0], x[-1]
-    else:
-        lo, hi = x[ranks[0] - 1], x[ranks[1] - 1]
+    return x
+
+
+def _stats(x: np.ndarray, low: float, high: float, interval: str) -> Stats:
+    n = int(x.size)
     std = float(np.std(x, ddof=1)) if n > 1 else 0.0
     return Stats(
         n=n,
@@ -114,8 +267,9 @@ def summarize(samples_ms: Sequence[float]) -> Stats:
         p99=float(np.percentile(x, 99)),
         mean=float(np.mean(x)),
         std=std if math.isfinite(std) else 0.0,
-        min=float(x[0]),
-        max=float(x[-1]),
-        ci_low=float(lo),
-        ci_high=float(hi),
+        min=float(np.min(x)),
+        max=float(np.max(x)),
+        ci_low=float(low),
+        ci_high=float(high),
+        interval=interval,
     )

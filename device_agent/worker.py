@@ -7,6 +7,17 @@ The parent (:class:`device_agent.runner.Runner`) talks to this process over JSON
   child -> parent: ``{"op": "result", "result": {...MeasureResult.to_dict()...}}``
 * parent -> child: ``{"op": "exit"}`` (or EOF on stdin): the child exits with code 0.
 
+The ``interleaved`` protocol keeps several models loaded and drives every visit from the parent,
+so that a crash or a hang is always pinned to the model in flight:
+
+* ``{"op": "load", "id": str, "path": str, "config": {...}, "number": int | null}`` ->
+  ``{"op": "loaded", "id", "number", "environment"}`` or ``{"op": "failed", "id", "result": {...}}``
+* ``{"op": "visit", "id": str}`` -> ``{"op": "visited", "id", "ms": float}`` or ``{"op": "failed", ...}``
+  (a run failure unloads the model)
+* ``{"op": "profile", "id": str}`` -> ``{"op": "profiled", "id", "node_profile_ms": {...}}``
+  (``--profile-nodes``; onnxruntime only) or ``{"op": "profiled", "id", "error": str}``
+* ``{"op": "unload", "id": str}`` -> ``{"op": "unloaded", "id"}``
+
 The protocol channel is a private duplicate of the original stdout; file descriptor 1 is pointed
 at stderr so that anything a native library prints cannot corrupt the channel. SIGINT is ignored:
 the parent decides when the worker stops (Ctrl-C in a terminal reaches the whole process group).
@@ -41,6 +52,7 @@ def serve(runtime: str, requests: IO[str], channel: IO[str]) -> int:
 
     info = preload(runtime)
     _send(channel, {"op": "ready", "pid": os.getpid(), "runtime": info})
+    loaded: dict[str, tuple[Any, str, MeasureConfig]] = {}
     for line in requests:
         if not line.strip():
             continue
@@ -48,15 +60,51 @@ def serve(runtime: str, requests: IO[str], channel: IO[str]) -> int:
         op = request.get("op")
         if op == "exit":
             break
-        if op != "measure":
+        if op == "measure":
+            try:
+                result = measure_file(request["path"], MeasureConfig.from_dict(request["config"]))
+            except Exception as exc:  # noqa: BLE001 - failures are data
+                result = MeasureResult.failure(Status.ERROR, f"{type(exc).__name__}: {exc}")
+            _send(channel, {"op": "result", "result": result.to_dict()})
+        elif op in ("load", "visit", "profile", "unload"):
+            _send(channel, _interleaved_op(op, request, loaded))
+        else:
             _send(channel, {"op": "error", "error": f"unknown op {op!r}"})
-            continue
-        try:
-            result = measure_file(request["path"], MeasureConfig.from_dict(request["config"]))
-        except Exception as exc:  # noqa: BLE001 - failures are data
-            result = MeasureResult.failure(Status.ERROR, f"{type(exc).__name__}: {exc}")
-        _send(channel, {"op": "result", "result": result.to_dict()})
     return 0
+
+
+def _interleaved_op(op: str, request: dict[str, Any], loaded: dict[str, tuple[Any, str, MeasureConfig]]) -> dict[str, Any]:
+    """Answers one ``load``/``visit``/``profile``/``unload`` request (see the module docstring)."""
+    from device_agent.runtimes import open_timer
+
+    ident = str(request.get("id"))
+    if op == "load":
+        config = MeasureConfig.from_dict(request["config"])
+        timer, failure, env = open_timer(request["path"], config, request.get("number"))
+        if timer is None:
+            assert failure is not None
+            return {"op": "failed", "id": ident, "result": failure.to_dict()}
+        loaded[ident] = (timer, request["path"], config)
+        return {"op": "loaded", "id": ident, "number": timer.number, "environment": env}
+    if op == "unload":
+        loaded.pop(ident, None)
+        return {"op": "unloaded", "id": ident}
+    if ident not in loaded:
+        return {"op": "error", "error": f"model {ident!r} is not loaded"}
+    timer, path, config = loaded[ident]
+    if op == "profile":
+        try:
+            from device_agent.runtimes import ort
+
+            return {"op": "profiled", "id": ident, "node_profile_ms": ort.profile_nodes(path, config, timer.feeds)}
+        except Exception as exc:  # noqa: BLE001 - the timing stands; the profile is extra
+            return {"op": "profiled", "id": ident, "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        return {"op": "visited", "id": ident, "ms": timer.visit()}
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        loaded.pop(ident, None)
+        failure = MeasureResult.failure(Status.ERROR, f"run failed: {type(exc).__name__}: {exc}")
+        return {"op": "failed", "id": ident, "result": failure.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:

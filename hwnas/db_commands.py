@@ -45,6 +45,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
             f"{_fmt_ms(row['median_ms'])} ms (min {_fmt_ms(row['min_median_ms'])}, "
             f"max {_fmt_ms(row['max_median_ms'])}); last {row['last_measured']}"
         )
+    runs = summary.get("reference_runs", [])
+    if runs:
+        lines.append("  drift reference per interleaved run (same network every round; shift = level / previous run's):")
+    for run in runs[-10:]:
+        within = "-" if run["drift_within"] is None else f"{run['drift_within']:+.1%}"
+        shift = "-" if run["shift"] is None else f"{run['shift']:+.1%}"
+        lines.append(f"    {run['device']} / {run['runtime']} {run['created_at'][:19]} config {run['config_hash'][:8]}: "
+                     f"{_fmt_ms(run['median_ms'])} ms, {run['batches']} batch(es), drift within {within}, shift {shift}")
+    if len(runs) > 10:
+        lines.append(f"    ... {len(runs) - 10} earlier run(s) (--json lists all)")
     emit(summary, args.json, "\n".join(lines))
     return 0
 
@@ -59,16 +69,36 @@ def latest_ok(records: list[MeasurementRecord]) -> list[MeasurementRecord]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A fixed-width p50/p90 table of ``rows`` (keys: key, arch, device, median_ms, p90_ms, repeats)."""
-    header = f"{'model':<20} {'device':<16} {'p50 ms':>9} {'p90 ms':>9} {'reps':>5}  arch"
+    """A fixed-width table of ``rows`` (keys: key, arch, device, median_ms, interval_pct, interval,
+    p90_ms, repeats, run_shift): p50 with its interval, and how far the row's run sat from the
+    device's first run (its drift reference's level; "-" for rows without one)."""
+    header = (f"{'model':<20} {'device':<16} {'p50 ms':>9} {'interval':>14} {'p90 ms':>9} {'reps':>5} "
+              f"{'run drift':>9}  arch")
     lines = [header, "-" * len(header)]
     for r in rows:
         arch = (r["arch"] or "")[:70]
+        pct = r.get("interval_pct")
+        interval = "-" if pct is None else f"±{pct:.1f}% {_INTERVAL_SHORT.get(r.get('interval') or '', '')}".rstrip()
+        shift = r.get("run_shift")
         lines.append(
-            f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} "
-            f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5}  {arch}"
+            f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} {interval:>14} "
+            f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5} {'-' if shift is None else f'{shift:+.1%}':>9}  {arch}"
         )
+    used = sorted({r.get("interval") for r in rows if r.get("interval")})
+    for kind in used:
+        lines.append(f"interval {_INTERVAL_SHORT.get(kind, kind)} = {kind}: {_INTERVAL_MEANING.get(kind, kind)}")
+    if any(r.get("run_shift") is not None for r in rows):
+        lines.append("run drift: the level of the row's run (its drift reference's median) over the device's first run's")
     return "\n".join(lines)
+
+
+#: Interval labels stored by the agent (``environment["interval"]``; ``device_agent.stats``), shortened.
+_INTERVAL_SHORT = {"repeat-pi95": "rep", "median-ci95": "ci", "min-max": "rng"}
+_INTERVAL_MEANING = {
+    "repeat-pi95": "95% interval for the median of a repeat run (interleaved protocol, spread between rounds)",
+    "median-ci95": "95% CI of the median of back-to-back repeats (sequential protocol; drift between runs not included)",
+    "min-max": "min-max of the samples (too few for a 95% interval)",
+}
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -78,19 +108,36 @@ def cmd_table(args: argparse.Namespace) -> int:
         records = latest_ok(db.measurements(device=args.device, runtime=args.runtime))
         names = {d.device_id: d.name for d in db.devices()}
         keys = {m.sha256: m.key for m in db.models()}
-    rows = [
-        {
+        runs = db.reference_runs(device=args.device)
+    first: dict[tuple[str, str, str], float] = {}
+    level: dict[str, float] = {}
+    for run in runs:
+        first.setdefault((run["device_id"], run["runtime"], run["config_hash"]), run["median_ms"])
+        level[run["run_id"]] = run["median_ms"]
+    rows = []
+    for r in records:
+        env = r.environment if isinstance(r.environment, dict) else {}
+        base = first.get((r.device_id, r.runtime, r.config_hash))
+        run_level = level.get(str(env.get("run_id")))
+        pct = None
+        if r.ci_low_ms is not None and r.ci_high_ms is not None and r.median_ms:
+            pct = (r.ci_high_ms - r.ci_low_ms) / 2 / r.median_ms * 100
+        rows.append({
             "key": keys.get(r.model_sha256) or (r.model_sha256 or "")[:12],
             "arch": r.arch,
             "space": r.space,
             "device": names.get(r.device_id, r.device_id),
             "runtime": r.runtime,
             "median_ms": r.median_ms,
+            "ci_low_ms": r.ci_low_ms,
+            "ci_high_ms": r.ci_high_ms,
+            "interval_pct": pct,
+            "interval": env.get("interval") or ("median-ci95" if r.source == "agent" and pct is not None else None),
             "p90_ms": r.p90_ms,
             "repeats": len(r.samples_ms),
-        }
-        for r in records
-    ]
+            "ref_ratio": env.get("ref_ratio"),
+            "run_shift": None if base is None or run_level is None else run_level / base - 1.0,
+        })
     rows.sort(key=lambda r: (r["device"], r["median_ms"] if r["median_ms"] is not None else float("inf")))
     emit(rows, args.json, format_table(rows) + f"\n{len(rows)} models")
     return 0

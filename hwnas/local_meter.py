@@ -68,7 +68,9 @@ class LocalMeter:
         cmd = [self.python, "-m", "device_agent", "run", "--models", str(path), "--db", str(self.db), "--json",
                "--runtime", c.runtime, "--provider", c.provider, "--threads", str(c.threads),
                "--warmup", str(c.warmup), "--repeats", str(c.repeats), "--min-repeat-ms", str(c.min_repeat_ms),
-               "--timeout-s", str(c.timeout_s)]  # fmt: skip
+               "--timeout-s", str(c.timeout_s), "--protocol", c.protocol, "--min-rounds", str(c.min_rounds),
+               "--max-rounds", str(c.max_rounds), "--target-ci", str(c.target_rel_ci), "--time-cap-s", str(c.time_cap_s),
+               "--batch-size", str(c.batch_size)]  # fmt: skip
         if self.device_name:
             cmd += ["--device-name", self.device_name]
         if self.force:

@@ -37,8 +37,9 @@ class FleetDisplay:
 def _flags(args: argparse.Namespace) -> Any:
     from hwnas.remote.profile import AgentFlags
 
-    return AgentFlags(args.runtime, args.threads, args.warmup, args.repeats, args.min_repeat_ms, args.timeout_s,
-                      args.device_name, args.tvm_target, args.tvm_tune_trials)  # fmt: skip
+    names = ("runtime", "threads", "warmup", "repeats", "min_repeat_ms", "timeout_s", "device_name", "tvm_target",
+             "tvm_tune_trials", "protocol", "min_rounds", "max_rounds", "target_ci", "time_cap_s", "batch_size")
+    return AgentFlags(**{name: getattr(args, name, None) for name in names})
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -57,7 +58,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                             accept_new=args.accept_new_host_key, install=not args.no_install, ssh_config=args.ssh_config,
                             retries=args.retries, connect_timeout_s=args.connect_timeout_s,
                             on_status=(lambda n, t: None) if args.json else display.update)  # fmt: skip
-    text = "\n".join(f"{r['name']}: " + (f"ok, {r['merged'].get('measurements', 0)} new measurement(s)" if r["ok"]
+    from hwnas.remote.profile import merged_text
+
+    text = "\n".join(f"{r['name']}: " + (f"ok, {merged_text(r['merged'])}" if r["ok"]
                                          else f"FAILED: {r.get('error') or 'agent exit ' + str(r.get('agent_exit'))}")
                      for r in results)  # fmt: skip
     emit({"devices": results, "db": args.db}, args.json, text)
@@ -91,9 +94,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
                                  install=not args.no_install, on_line=show)  # fmt: skip
     except (HostKeyError, ConnectionError, RuntimeError, ValueError) as exc:
         raise CLIError(" ".join(str(exc).split())) from None
+    from hwnas.remote.profile import merged_text
+
     m = summary["merged"]
     emit(summary, args.json, f"{target.host}: uploaded {summary['uploaded']} model(s) ({summary['already_there']} already "
-         f"there), agent exit {summary['agent_exit']}; merged {m.get('measurements', 0)} new measurement(s) "
+         f"there), agent exit {summary['agent_exit']}; merged {merged_text(m)} "
          f"({m.get('measurements_skipped', 0)} already in {args.db})")  # fmt: skip
     return 0 if summary["agent_exit"] == 0 else 1
 
@@ -131,7 +136,14 @@ def add_parser(sub: Any, default_db: str) -> None:
     a.add_argument("--tvm-tune-trials", type=int, help="--runtime tvm: MetaSchedule trials per model (0: untuned)")
     a.add_argument("--threads", type=int)
     a.add_argument("--warmup", type=int)
-    a.add_argument("--repeats", type=int)
+    a.add_argument("--protocol", choices=("interleaved", "sequential"), help="measurement protocol (default "
+                   "interleaved: batches in shuffled rounds with a drift reference; see device_agent run --help)")
+    a.add_argument("--min-rounds", type=int, help="interleaved: rounds every model gets at least")
+    a.add_argument("--max-rounds", type=int, help="interleaved: rounds no model goes beyond")
+    a.add_argument("--target-ci", type=float, help="interleaved: stop a model at this relative interval half-width")
+    a.add_argument("--time-cap-s", type=float, help="interleaved: seconds of rounds per model in a batch")
+    a.add_argument("--batch-size", type=int, help="interleaved: models interleaved at once")
+    a.add_argument("--repeats", type=int, help="sequential: timed repeats per model")
     a.add_argument("--min-repeat-ms", type=float)
     a.add_argument("--timeout-s", type=float)
     a.add_argument("--device-name")

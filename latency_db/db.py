@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_db import csvio, merge, pg, schema, tables
-from latency_db.records import DeviceRecord, MeasurementRecord, ModelRecord, Status
+from latency_db.records import REFERENCE_SPACE, DeviceRecord, MeasurementRecord, ModelRecord, Status
 
 
 class LatencyDB:
@@ -208,6 +208,10 @@ class LatencyDB:
                      arch: str | None = None) -> list[MeasurementRecord]:
         """Measurements matching every given filter, in insertion order.
 
+        The rows of the agent's drift reference (models of space
+        :data:`~latency_db.records.REFERENCE_SPACE`) are left out unless ``space`` asks for them:
+        they describe the run, not a candidate.
+
         Args:
             device: a device id or a device name (all devices of that name).
             runtime: e.g. ``onnxruntime``.
@@ -227,6 +231,9 @@ class LatencyDB:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if space is None:
+            where.append("(mo.space IS NULL OR mo.space <> ?)")
+            params.append(REFERENCE_SPACE)
         return [tables.measurement_from_row(row)
                 for row in tables.select_measurements(self._conn, where, params)]
 
@@ -234,27 +241,31 @@ class LatencyDB:
         """A JSON-able overview of the database.
 
         Returns:
-            ``{"path", "schema_version", "models", "devices", "measurements", "by_device_runtime"}``
-            where ``by_device_runtime`` has one dict per (device name, runtime), sorted, with
-            ``device, runtime, n_ok, n_error, n_timeout, n_models`` (distinct models, any status),
-            ``median_ms`` (median of the ok rows' ``median_ms``), ``min_median_ms``,
-            ``max_median_ms`` (None without ok rows) and ``last_measured`` (latest ``created_at``).
+            ``{"path", "schema_version", "models", "devices", "measurements", "by_device_runtime",
+            "reference_runs"}`` where ``by_device_runtime`` has one dict per (device name, runtime),
+            sorted, with ``device, runtime, n_ok, n_error, n_timeout, n_models`` (distinct models,
+            any status), ``median_ms`` (median of the ok rows' ``median_ms``), ``min_median_ms``,
+            ``max_median_ms`` (None without ok rows) and ``last_measured`` (latest ``created_at``);
+            the drift reference's rows are not counted there (see :meth:`reference_runs`).
         """
         counts = self._conn.execute(
             "SELECT (SELECT count(*) FROM models), (SELECT count(*) FROM devices),"
             " (SELECT count(*) FROM measurements)").fetchone()
+        not_ref = "(mo.space IS NULL OR mo.space <> ?)"
         groups = self._conn.execute(
             "SELECT d.name AS device, m.runtime AS runtime,"
-            " sum(m.status = 'ok') AS n_ok, sum(m.status = 'error') AS n_error,"
-            " sum(m.status = 'timeout') AS n_timeout, count(DISTINCT m.model_id) AS n_models,"
-            " max(m.created_at) AS last_measured"
+            " sum(CASE WHEN m.status = 'ok' THEN 1 ELSE 0 END) AS n_ok,"
+            " sum(CASE WHEN m.status = 'error' THEN 1 ELSE 0 END) AS n_error,"
+            " sum(CASE WHEN m.status = 'timeout' THEN 1 ELSE 0 END) AS n_timeout,"
+            " count(DISTINCT m.model_id) AS n_models, max(m.created_at) AS last_measured"
             " FROM measurements AS m JOIN devices AS d ON d.device_id = m.device_id"
-            " GROUP BY d.name, m.runtime ORDER BY d.name, m.runtime").fetchall()
+            f" JOIN models AS mo ON mo.id = m.model_id WHERE {not_ref}"
+            " GROUP BY d.name, m.runtime ORDER BY d.name, m.runtime", (REFERENCE_SPACE,)).fetchall()
         medians: dict[tuple[str, str], list[float]] = {}
         for row in self._conn.execute(
                 "SELECT d.name, m.runtime, m.median_ms FROM measurements AS m"
-                " JOIN devices AS d ON d.device_id = m.device_id"
-                " WHERE m.status = 'ok' AND m.median_ms IS NOT NULL"):
+                " JOIN devices AS d ON d.device_id = m.device_id JOIN models AS mo ON mo.id = m.model_id"
+                f" WHERE m.status = 'ok' AND m.median_ms IS NOT NULL AND {not_ref}", (REFERENCE_SPACE,)):
             medians.setdefault((row[0], row[1]), []).append(row[2])
         by_group = []
         for g in groups:
@@ -266,7 +277,46 @@ class LatencyDB:
             by_group.append(entry)
         return {"path": str(self._path), "schema_version": self.schema_version,
                 "models": counts[0], "devices": counts[1], "measurements": counts[2],
-                "by_device_runtime": by_group}
+                "by_device_runtime": by_group, "reference_runs": self.reference_runs()}
+
+    def reference_runs(self, *, device: str | None = None, config_hash: str | None = None) -> list[dict[str, Any]]:
+        """The drift reference's level per run of the interleaved protocol, oldest first.
+
+        One dict per (device, runtime, config hash, run): ``device`` (name), ``device_id``,
+        ``runtime``, ``config_hash``, ``run_id``, ``median_ms`` (median of the run's batches'
+        reference medians), ``batches``, ``drift_within`` (largest absolute second-half / first-half
+        change of a batch, signed), ``shift`` (this run's median over the previous run's of the
+        same device and config, minus 1; None for the first) and ``created_at``.
+
+        Args:
+            device: only this device (id or name).
+            config_hash: only runs under this protocol.
+        """
+        runs: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for r in self.measurements(device=device, space=REFERENCE_SPACE, status=Status.OK):
+            if config_hash is not None and r.config_hash != config_hash or r.median_ms is None:
+                continue
+            run_id = str(r.environment.get("run_id") or r.uid)
+            key = (r.device_id, r.runtime, r.config_hash, run_id)
+            entry = runs.setdefault(key, {"device_id": r.device_id, "runtime": r.runtime,
+                                          "config_hash": r.config_hash, "run_id": run_id, "medians": [],
+                                          "drift_within": None, "created_at": r.created_at})
+            entry["medians"].append(float(r.median_ms))
+            drift = r.environment.get("drift_within")
+            if isinstance(drift, (int, float)) and (entry["drift_within"] is None or abs(drift) > abs(entry["drift_within"])):
+                entry["drift_within"] = float(drift)
+        names = {d.device_id: d.name for d in self.devices()}
+        out: list[dict[str, Any]] = []
+        previous: dict[tuple[str, str, str], float] = {}
+        for (device_id, runtime, chash, _), entry in runs.items():
+            medians = entry.pop("medians")
+            level = statistics.median(medians)
+            before = previous.get((device_id, runtime, chash))
+            entry.update(device=names.get(device_id, device_id), median_ms=level, batches=len(medians),
+                         shift=None if before is None else level / before - 1.0)
+            previous[(device_id, runtime, chash)] = level
+            out.append(entry)
+        return out
 
     # -- files -----------------------------------------------------------------------------------
 

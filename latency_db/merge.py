@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from latency_db import tables
+from latency_db.records import REFERENCE_SPACE
 
 
 def merge_connections(target: sqlite3.Connection, source: sqlite3.Connection) -> dict[str, int]:
@@ -20,11 +21,13 @@ def merge_connections(target: sqlite3.Connection, source: sqlite3.Connection) ->
         source: connection with ``row_factory = sqlite3.Row`` at the current schema version.
 
     Returns:
-        ``{"models", "models_updated", "devices", "measurements", "measurements_skipped"}``:
-        rows added to ``target`` (or completed, or already present, as named).
+        ``{"models", "models_updated", "devices", "measurements", "measurements_skipped",
+        "reference_measurements"}``: rows added to ``target`` (or completed, or already present, as
+        named); ``reference_measurements`` counts the rows of the agent's drift reference among
+        the added ``measurements``.
     """
     counts = dict.fromkeys(
-        ("models", "models_updated", "devices", "measurements", "measurements_skipped"), 0)
+        ("models", "models_updated", "devices", "measurements", "measurements_skipped", "reference_measurements"), 0)
     for row in source.execute("SELECT * FROM models ORDER BY id"):
         outcome = tables.upsert_model(target, tables.model_from_row(row))
         if outcome != "unchanged":
@@ -35,4 +38,5 @@ def merge_connections(target: sqlite3.Connection, source: sqlite3.Connection) ->
     for row in tables.select_measurements(source):
         added = tables.insert_measurement(target, tables.measurement_from_row(row), model_ids)
         counts["measurements" if added else "measurements_skipped"] += 1
+        counts["reference_measurements"] += bool(added and row["space"] == REFERENCE_SPACE)
     return counts

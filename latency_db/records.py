@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: ``ModelRecord.space`` of the device agent's drift reference: a fixed network timed in every
+#: round of an interleaved run (``device_agent.reference``). Its rows are stored with the run, but
+#: ``LatencyDB.measurements`` leaves them out unless asked for with ``space=REFERENCE_SPACE``.
+REFERENCE_SPACE = "reference"
+
+
 class Status(str, enum.Enum):
     """Outcome of measuring one model: ``ok``, ``error`` (load/run failure) or ``timeout``."""
 

@@ -174,3 +174,29 @@ def _kill_mid_search(argv: list[str], out: Path, after: int = 3) -> tuple[int, l
 def kill_mid_search():
     """:func:`_kill_mid_search`: kill a search command mid-run (driver-fault tests)."""
     return _kill_mid_search
+
+
+def _wait_for_measurements(db_path: Path, timeout_s: float = 60.0) -> list:
+    """Polls ``db_path`` until it holds a measurement (read-only; the writer may still be creating it)."""
+    import time
+
+    from latency_db import LatencyDB
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if db_path.exists():
+            try:
+                with LatencyDB(db_path, read_only=True) as db:
+                    rows = db.measurements()
+            except Exception:  # noqa: BLE001 - file still being created
+                rows = []
+            if rows:
+                return rows
+    return []
+
+
+@pytest.fixture(scope="session")
+def wait_for_measurements():
+    """``wait(db_path, timeout_s=60) -> rows``: the first measurements a running agent stored, or []."""
+    return _wait_for_measurements

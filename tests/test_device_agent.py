@@ -32,8 +32,8 @@ from device_agent.runtimes.ort import calibrate_number, make_session, time_model
 from latency_db import LatencyDB, Status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1"]
-FAST_CONFIG = MeasureConfig(warmup=1, repeats=3, min_repeat_ms=1.0, timeout_s=30.0)
+FAST = ["--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--min-rounds", "3", "--max-rounds", "3"]
+FAST_CONFIG = MeasureConfig(warmup=1, repeats=3, min_repeat_ms=1.0, timeout_s=30.0, min_rounds=3, max_rounds=3)
 
 
 # -- tiny real models ------------------------------------------------------------------------------
@@ -249,13 +249,18 @@ def test_cli_progress_line_on_a_terminal(good_dir: Path, tmp_path: Path,
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["run", "--models", str(good_dir), "--db", str(tmp_path / "l.db"), *FAST]) == 0
     text = tty.getvalue()
+    assert "\r" in text and "[0/2] batch 1/1 round 1: 2 of 2 measuring" in text and "[2/2] b_mm ok" in text
+    tty.seek(0)
+    tty.truncate()
+    assert main(["run", "--models", str(good_dir), "--db", str(tmp_path / "s.db"), "--protocol", "sequential", *FAST]) == 0
+    text = tty.getvalue()
     assert "\r" in text and "[0/2] a_conv measuring" in text and "[2/2] b_mm ok" in text
     assert "\n" not in text  # one updating line, cleared at the end
     assert "measured 2" in out.getvalue()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-def test_cli_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
+def test_cli_ctrl_c_keeps_what_was_measured_sequential(tmp_path: Path, wait_for_measurements) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     conv_relu(folder / "a_conv.onnx")
@@ -263,19 +268,10 @@ def test_cli_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
     db_path = tmp_path / "lat.db"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "device_agent", "run", "--models", str(folder),
-                             "--db", str(db_path), *FAST], env=env, cwd=tmp_path,
+                             "--db", str(db_path), "--protocol", "sequential", *FAST], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        rows: list = []
-        while not rows and time.monotonic() < deadline:  # wait for the first result
-            time.sleep(0.1)
-            if db_path.exists():
-                try:
-                    with LatencyDB(db_path, read_only=True) as db:
-                        rows = db.measurements()
-                except Exception:  # noqa: BLE001 - file still being created
-                    rows = []
+        rows = wait_for_measurements(db_path)
         assert rows, "first model was never stored"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -311,7 +307,7 @@ def test_cli_corrupt_model_is_recorded_and_retried(good_dir: Path, tmp_path: Pat
     assert code == 1 and (data["measured"], data["skipped"], data["failed"]) == (0, 2, 1)
 
 
-def test_cli_timeout_then_next_model_measured(tmp_path: Path,
+def test_cli_timeout_then_next_model_measured_sequential(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
@@ -320,7 +316,7 @@ def test_cli_timeout_then_next_model_measured(tmp_path: Path,
     db_path = tmp_path / "lat.db"
     start = time.monotonic()
     code, out, _ = _run(["run", "--models", str(folder), "--db", str(db_path), "--timeout-s", "1",
-                         "--warmup", "3", "--repeats", "3", "--min-repeat-ms", "1"], capsys)
+                         "--warmup", "3", "--repeats", "3", "--min-repeat-ms", "1", "--protocol", "sequential"], capsys)
     assert time.monotonic() - start < 20
     assert code == 1 and "exceeded --timeout-s 1.0 s" in out and "failed 1" in out
     with LatencyDB(db_path) as db:

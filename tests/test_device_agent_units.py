@@ -28,6 +28,12 @@ FAST_CONFIG = MeasureConfig(warmup=1, repeats=3, min_repeat_ms=1.0, timeout_s=30
     ({"timeout_s": -1.0}, "--timeout-s must be a positive number of seconds, got -1.0"),
     ({"threads": -2}, "--threads must be a non-negative integer (0 = runtime default), got -2"),
     ({"timeout_s": float("nan")}, "--timeout-s must be a positive number of seconds, got nan"),
+    ({"protocol": "fast"}, "--protocol must be one of interleaved, sequential, got 'fast'"),
+    ({"min_rounds": 0}, "--min-rounds must be a positive integer, got 0"),
+    ({"max_rounds": 5}, "--max-rounds must be an integer >= --min-rounds (20), got 5"),
+    ({"target_rel_ci": 1.5}, "--target-ci must be a fraction in (0, 1), e.g. 0.01 for +-1%, got 1.5"),
+    ({"time_cap_s": 0.0}, "--time-cap-s must be a positive number of seconds per model, got 0.0"),
+    ({"batch_size": 0}, "--batch-size must be a positive integer, got 0"),
 ])
 def test_config_validation_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as info:
@@ -45,7 +51,14 @@ def test_config_defaults_hash_and_roundtrip() -> None:
     assert MeasureConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.config_hash() == MeasureConfig(timeout_s=5).config_hash()  # timeout not hashed
     assert cfg.config_hash() == MeasureConfig(min_repeat_ms=20).config_hash()
-    assert cfg.config_hash() != MeasureConfig(repeats=21).config_hash()
+    assert cfg.protocol == "interleaved" and cfg.config_hash() == MeasureConfig(repeats=21).config_hash()
+    seq = MeasureConfig(protocol="sequential")
+    assert seq.config_hash() != MeasureConfig(protocol="sequential", repeats=21).config_hash()
+    assert seq.config_hash() != cfg.config_hash()
+    for changed in ({"min_rounds": 10}, {"max_rounds": 50}, {"target_rel_ci": 0.02}):
+        assert MeasureConfig(**changed).config_hash() != cfg.config_hash()  # type: ignore[arg-type]
+    for same in ({"time_cap_s": 9.0}, {"batch_size": 3}):  # how long / how many at once, not how
+        assert MeasureConfig(**same).config_hash() == cfg.config_hash()  # type: ignore[arg-type]
     assert resolve_config(MeasureConfig(provider="CPUExecutionProvider")).provider == "cpu"
 
 

@@ -333,9 +333,9 @@ def test_merge_both_ways_is_idempotent_and_leaves_the_other_file_unchanged(tmp_p
     with LatencyDB(tmp_path / "a.db") as a:
         counts = a.merge_from(b_path)
         assert counts == {"models": 1, "models_updated": 1, "devices": 1, "measurements": 2,
-                          "measurements_skipped": 1}
+                          "measurements_skipped": 1, "reference_measurements": 0}
         assert a.merge_from(b_path) == {"models": 0, "models_updated": 0, "devices": 0,
-                                        "measurements": 0, "measurements_skipped": 3}
+                                        "measurements": 0, "measurements_skipped": 3, "reference_measurements": 0}
         assert a.merge_from(a)["measurements"] == 0
         assert uids(a.measurements()) == ["a1", "shared", "b1", "b2"]
         assert a.model(SHA_A) == model(SHA_A, flops=7)

@@ -14,8 +14,8 @@ from latency_db import LatencyDB
 
 def test_profiled_lut_from_agent_measurements(nb201_candidates, tmp_path) -> None:
     db = tmp_path / "p.db"
-    argv = ["run", "--models", str(nb201_candidates), "--db", str(db), "--warmup", "1", "--repeats", "3",
-            "--min-repeat-ms", "1", "--profile-nodes", "3", "--device-name", "prof", "--json"]  # fmt: skip
+    argv = ["run", "--models", str(nb201_candidates), "--db", str(db), "--warmup", "1", "--min-rounds", "3",
+            "--max-rounds", "3", "--min-repeat-ms", "1", "--profile-nodes", "3", "--device-name", "prof", "--json"]  # fmt: skip
     assert agent_main(argv) == 0
     with LatencyDB(db) as ldb:
         rows = device_rows(ldb, "prof")

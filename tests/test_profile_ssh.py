@@ -97,7 +97,7 @@ def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Pat
     argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
             str(tmp_path / "kh"), "--accept-new-host-key", "--no-install", "--python", sys.executable,
             "--remote-dir", str(remote), "--models", str(models), "--db", str(host_db), "--device-name",
-            "pi 'four'; echo", "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
+            "pi 'four'; echo", "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
     assert hwnas_main(argv) == 0
     with LatencyDB(host_db) as db:
         first = db.measurements()
@@ -154,7 +154,7 @@ def test_killed_mid_run_loses_and_duplicates_nothing(sshd: dict, tmp_path: Path,
 
     summary = profile_remote(_target(sshd), models, str(tmp_path / "host.db"), python=sys.executable,
                              known_hosts=str(tmp_path / "kh"), accept_new=True, remote_dir=str(remote),
-                             flags=AgentFlags(warmup=1, repeats=3, min_repeat_ms=1.0), on_line=on_line)  # fmt: skip
+                             flags=AgentFlags(warmup=1, min_rounds=3, max_rounds=3, min_repeat_ms=1.0), on_line=on_line)  # fmt: skip
     assert summary["attempts"] == 2 and summary["agent_exit"] == 0, (summary, seen)
     assert any("reconnecting" in line for line in seen)
     with LatencyDB(tmp_path / "host.db") as db:
@@ -177,7 +177,7 @@ def test_profile_deploys_the_agent_into_a_venv(sshd: dict, tmp_path: Path) -> No
     argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
             str(tmp_path / "kh"), "--accept-new-host-key", "--python", sys._base_executable,  # type: ignore[attr-defined]
             "--remote-dir", str(remote), "--models", str(models), "--db", str(tmp_path / "host.db"),
-            "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
+            "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "1", "--json"]  # fmt: skip
     assert hwnas_main(argv) == 0
     vpy = remote / "venv" / "bin" / "python"
     assert vpy.exists() and (remote / "venv" / ".hwnas-wheel-sha256").is_file()
@@ -226,7 +226,7 @@ def test_inventory_profiles_devices_concurrently(sshd: dict, sshd2: dict, tmp_pa
     db = tmp_path / "fleet.db" if backend == "sqlite" else request.getfixturevalue("pg_url")()
     code = hwnas_main(["profile", "--inventory", str(inv), "--models", str(models), "--db", str(db), "--no-install",
                        "--known-hosts", str(tmp_path / "kh"), "--accept-new-host-key", "--connect-timeout-s", "3",
-                       "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1"])  # fmt: skip
+                       "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "1"])  # fmt: skip
     out = capsys.readouterr()
     assert code == 1  # one device is unreachable; the others are profiled
     assert "pi-a: ok, 2 new" in out.out and "pi-b: ok, 2 new" in out.out and "gone: FAILED: cannot connect" in out.out
@@ -264,7 +264,7 @@ def test_profile_with_the_tvm_runtime_over_ssh(sshd: dict, tmp_path: Path) -> No
     argv = ["profile", "--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts",
             str(tmp_path / "kh"), "--accept-new-host-key", "--no-install", "--python", sys.executable,
             "--remote-dir", str(tmp_path / "dev"), "--models", str(models), "--db", str(tmp_path / "h.db"),
-            "--runtime", "tvm", "--tvm-target", '{"kind": "llvm", "num-cores": 1}', "--warmup", "1", "--repeats", "3",
+            "--runtime", "tvm", "--tvm-target", '{"kind": "llvm", "num-cores": 1}', "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3",
             "--min-repeat-ms", "5", "--json"]  # fmt: skip
     assert hwnas_main(argv) == 0
     with LatencyDB(tmp_path / "h.db") as db:

@@ -31,11 +31,11 @@ def test_parse_target_forms_and_refusals() -> None:
 
 
 def test_config_hash_unchanged_for_onnxruntime_and_distinct_for_tvm() -> None:
-    cfg = MeasureConfig(repeats=5)
+    cfg = MeasureConfig(repeats=5, protocol="sequential")
     data = {n: getattr(cfg, n) for n in HASHED_FIELDS}
     data["min_repeat_ms"] = float(data["min_repeat_ms"])
     legacy = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    assert cfg.config_hash() == legacy  # measurements taken before the tvm fields existed still match
+    assert cfg.config_hash() == legacy  # sequential measurements taken before tvm and rounds existed still match
     t = MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}')
     hashes = {t.config_hash(), MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm","num-cores":1}').config_hash(),
               MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}', tvm_tune_trials=8).config_hash()}
@@ -60,11 +60,14 @@ def test_tvm_runtime_measures_nb201_and_caches_the_library(tmp_path: Path) -> No
     models = tmp_path / "models"
     assert hwnas_main(["export", "--space", "nb201", "--sample", "2", "--seed", "1", "--out", str(models)]) == 0
     db, cache = tmp_path / "l.db", tmp_path / "cache"
-    flags = ["--models", str(models), "--db", str(db), "--threads", "1", "--warmup", "1", "--repeats", "3",
-             "--min-repeat-ms", "5", "--json"]  # fmt: skip
+    flags = ["--models", str(models), "--db", str(db), "--threads", "1", "--warmup", "1", "--min-rounds", "4",
+             "--max-rounds", "4", "--min-repeat-ms", "5", "--json"]  # fmt: skip
     code, out, err = _agent(*flags, "--runtime", "tvm", env_cache=cache)
     assert code == 0, err
-    assert json.loads(out)["measured"] == 2 and len(list(cache.glob("*.so"))) == 2
+    report = json.loads(out)
+    assert report["measured"] == 2 and len(list(cache.glob("*.so"))) == 3  # the two models and the reference
+    (ref,) = report["references"]  # the interleaved protocol times TVM's reference too
+    assert ref["status"] == "ok" and ref["rounds"] == 4
     code, out, err = _agent(*flags, env_cache=cache)  # onnxruntime beside it, same DB
     assert code == 0, err
     with LatencyDB(db) as ldb:
@@ -74,7 +77,8 @@ def test_tvm_runtime_measures_nb201_and_caches_the_library(tmp_path: Path) -> No
     m = tv[0]
     assert m.config["tvm_target"] == '{"kind":"llvm","num-cores":1}' and m.config["tvm_tune_trials"] == 0
     assert m.environment["tvm_version"] == tvm.__version__ and m.environment["tvm_cache_hit"] is False
-    assert m.median_ms > 0
+    assert m.median_ms > 0 and len(m.samples_ms) == 4 and m.environment["interval"] == "min-max"
+    assert m.environment["ref_ratio"] > 0
     code, out, err = _agent(*flags, "--runtime", "tvm", env_cache=cache)  # measured already: skipped
     assert code == 0 and json.loads(out)["skipped"] == 2
     code, out, err = _agent(*flags, "--runtime", "tvm", "--force", env_cache=cache)
@@ -106,7 +110,7 @@ def test_metaschedule_tuning_on_a_tiny_model(tmp_path: Path) -> None:
     models.mkdir()
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(models / "conv.onnx"))
     code, out, err = _agent("--models", str(models), "--db", str(tmp_path / "t.db"), "--runtime", "tvm", "--threads",
-                            "1", "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "2", "--tvm-tune-trials", "2",
+                            "1", "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "2", "--tvm-tune-trials", "2",
                             "--timeout-s", "600", "--json", env_cache=tmp_path / "c")  # fmt: skip
     assert code == 0, err
     from latency_db import LatencyDB
@@ -139,7 +143,7 @@ def test_tvm_rpc_server_path(tmp_path: Path) -> None:
         models = tmp_path / "models"
         assert hwnas_main(["export", "--space", "nb201", "--sample", "1", "--seed", "2", "--out", str(models)]) == 0
         flags = ["--models", str(models), "--db", str(tmp_path / "r.db"), "--runtime", "tvm", "--threads", "1",
-                 "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "5"]  # fmt: skip
+                 "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "5"]  # fmt: skip
         code, _, err = _agent(*flags, "--tvm-rpc", f"127.0.0.1:{port}", env_cache=tmp_path / "c")
         assert code == 2 and "needs --device-name" in err
         code, _, err = _agent(*flags, "--tvm-rpc", f"127.0.0.1:{port}", "--device-name", "board-rpc",

@@ -21,7 +21,7 @@ def test_export_profile_query(tmp_path, capsys) -> None:
 
     db = tmp_path / "lat.db"
     cmd = [sys.executable, "-m", "device_agent", "run", "--models", str(cands), "--db", str(db),
-           "--warmup", "1", "--repeats", "3", "--min-repeat-ms", "1", "--device-name", "ci box", "--json"]  # fmt: skip
+           "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "1", "--device-name", "ci box", "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -45,4 +45,5 @@ def test_export_profile_query(tmp_path, capsys) -> None:
     with open(out_csv) as f:
         exported = list(csv.DictReader(f))
     need = {"space", "arch", "model_sha256", "device", "runtime", "status", "median_ms", "p90_ms", "repeats"}
-    assert need <= set(exported[0]) and len(exported) == 4 and {r["repeats"] for r in exported} == {"3"}
+    assert need <= set(exported[0]) and len(exported) == 5 and {r["repeats"] for r in exported} == {"3"}
+    assert [r["space"] for r in exported].count("reference") == 1  # the run's drift reference travels with it

@@ -10,9 +10,10 @@ Supported: ``onnxruntime`` (module :mod:`device_agent.runtimes.ort`) and ``tvm``
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from latency_db.records import Status
 
@@ -98,6 +99,29 @@ def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
 
     env: dict[str, Any] = {}
     start = time.perf_counter()
+    loaded = _load_ort(path, config, env)
+    if isinstance(loaded, MeasureResult):
+        return loaded
+    session, feeds = loaded
+    try:
+        samples_ms, number = ort.time_model(session, feeds, config)
+    except Exception as exc:  # noqa: BLE001 - failures are data
+        return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
+    if config.profile_nodes > 0:
+        try:
+            env["node_profile_ms"] = ort.profile_nodes(path, config, feeds)
+        except Exception as exc:  # noqa: BLE001 - the timing stands; the profile is extra
+            env["node_profile_error"] = one_line(exc)
+    env["measure_s"] = round(time.perf_counter() - start, 3)
+    return MeasureResult.success(samples_ms, number, env)
+
+
+def _load_ort(path: str | Path, config: MeasureConfig, env: dict[str, Any]) -> Any:
+    """``(session, feeds)``, or a failed :class:`MeasureResult` (load failure, provider fallback);
+    fills ``env`` with ``load_ms`` and ``session_providers``."""
+    from device_agent.runtimes import ort
+
+    start = time.perf_counter()
     try:
         session, feeds = ort.make_session(path, config)
     except Exception as exc:  # noqa: BLE001 - failures are data
@@ -112,37 +136,80 @@ def measure_file(path: str | Path, config: MeasureConfig) -> MeasureResult:
             f"(session runs on {', '.join(env['session_providers'])})",
             env,
         )
+    return session, feeds
+
+
+class Timer(Protocol):
+    """A model loaded, warmed up and calibrated, ready to be timed in visits."""
+
+    number: int
+
+    def visit(self) -> float:
+        """One untimed call, then ``number`` timed back-to-back calls; ms per call."""
+        ...
+
+
+def open_timer(path: str | Path, config: MeasureConfig, number: int | None = None) -> tuple[Timer | None, MeasureResult | None, dict[str, Any]]:
+    """Loads ``path`` for the ``interleaved`` protocol (in this process, unguarded).
+
+    Args:
+        path: the model file.
+        config: the protocol.
+        number: calls per visit to reuse (a model re-loaded after a worker restart); None
+            calibrates.
+
+    Returns:
+        ``(timer, None, environment)``, or ``(None, failure, environment)`` when the model cannot
+        be loaded, warmed up or calibrated (failures are data).
+    """
+    _check_runtime(config.runtime)
+    env: dict[str, Any] = {}
+    start = time.perf_counter()
     try:
-        samples_ms, number = ort.time_model(session, feeds, config)
+        if config.runtime == "tvm":
+            from device_agent.runtimes import tvm_rt
+
+            vm, dev, inputs = _load_tvm(path, config, env)
+            env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+            timer: Timer = tvm_rt.VmTimer(vm, inputs, dev, config, number)
+        else:
+            from device_agent.runtimes import ort
+
+            loaded = _load_ort(path, config, env)
+            if isinstance(loaded, MeasureResult):
+                return None, loaded, env
+            timer = ort.SessionTimer(loaded[0], loaded[1], config, number)
     except Exception as exc:  # noqa: BLE001 - failures are data
-        return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
-    if config.profile_nodes > 0:
-        try:
-            env["node_profile_ms"] = ort.profile_nodes(path, config, feeds)
-        except Exception as exc:  # noqa: BLE001 - the timing stands; the profile is extra
-            env["node_profile_error"] = one_line(exc)
-    env["measure_s"] = round(time.perf_counter() - start, 3)
-    return MeasureResult.success(samples_ms, number, env)
+        what = "tvm compile/load" if config.runtime == "tvm" and "load_ms" not in env else "load/warm-up"
+        return None, MeasureResult.failure(Status.ERROR, f"{what} failed: {one_line(exc)}", env), env
+    env["ready_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+    return timer, None, env
+
+
+def _load_tvm(path: str | Path, config: MeasureConfig, env: dict[str, Any]) -> tuple[Any, Any, list[Any]]:
+    """``(vm, device, inputs)`` of ``path``: compiled (or from the cache) and loaded here or over RPC;
+    the compile facts go into ``env``. Raises whatever TVM raises."""
+    from device_agent.runtimes import tvm_rt
+
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    lib, info = tvm_rt.compile_model(path, config, sha)
+    env.update(info)
+    if config.tvm_rpc:
+        vm, dev, remote = tvm_rt.open_remote(config, lib)
+        env.update(remote)
+    else:
+        vm, dev = tvm_rt.load(lib)
+    return vm, dev, tvm_rt.make_inputs(path, dev)
 
 
 def _measure_tvm(path: str | Path, config: MeasureConfig) -> MeasureResult:
     """:func:`measure_file` for ``--runtime tvm``: compile (or take from the cache), load, time."""
-    import hashlib
-
     from device_agent.runtimes import tvm_rt
 
     env: dict[str, Any] = {}
     start = time.perf_counter()
     try:
-        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        lib, info = tvm_rt.compile_model(path, config, sha)
-        env.update(info)
-        if config.tvm_rpc:
-            vm, dev, remote = tvm_rt.open_remote(config, lib)
-            env.update(remote)
-        else:
-            vm, dev = tvm_rt.load(lib)
-        inputs = tvm_rt.make_inputs(path, dev)
+        vm, dev, inputs = _load_tvm(path, config, env)
     except Exception as exc:  # noqa: BLE001 - failures are data
         return MeasureResult.failure(Status.ERROR, f"tvm compile/load failed: {one_line(exc)}", env)
     env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
@@ -155,4 +222,4 @@ def _measure_tvm(path: str | Path, config: MeasureConfig) -> MeasureResult:
     return MeasureResult.success(samples_ms, number, env)
 
 
-__all__ = ["SUPPORTED_RUNTIMES", "measure_file", "preload", "resolve_config", "runtime_info"]
+__all__ = ["SUPPORTED_RUNTIMES", "Timer", "measure_file", "open_timer", "preload", "resolve_config", "runtime_info"]

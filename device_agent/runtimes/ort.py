@@ -236,6 +236,30 @@ def time_model(
     return samples_ms, number
 
 
+class SessionTimer:
+    """A loaded model timed in visits (the ``interleaved`` protocol).
+
+    Construction runs ``config.warmup`` discarded calls and calibrates ``number`` (unless given:
+    a model re-loaded after a worker restart keeps the ``number`` it had). Each :meth:`visit` runs
+    one untimed call (the model's caches went cold while other models ran), then times ``number``
+    back-to-back calls.
+    """
+
+    def __init__(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray], config: MeasureConfig,
+                 number: int | None = None) -> None:
+        self.session, self.feeds = session, feeds
+        run = session.run
+        for _ in range(config.warmup):
+            run(None, feeds)
+        self.number = int(number) if number else calibrate_number(run, feeds, config.min_repeat_ms)
+
+    def visit(self) -> float:
+        """One visit; returns the mean latency of one call in milliseconds."""
+        run, feeds = self.session.run, self.feeds
+        run(None, feeds)
+        return _time_calls(run, feeds, self.number) / self.number / 1e6
+
+
 #: Suffixes onnxruntime appends to a node's name in its profile (kernel event, layout variants).
 _PROFILE_SUFFIXES = ("_kernel_time", "_output_0_nchwc", "_nchwc")
 

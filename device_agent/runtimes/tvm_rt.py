@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -198,8 +199,6 @@ def open_remote(config: MeasureConfig, lib: Path) -> tuple[Any, Any, dict[str, A
 
 def time_remote(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> tuple[list[float], int]:
     """The protocol over RPC: warm-up, ``number`` from one timed probe call, then the timed repeats."""
-    import math
-
     if config.warmup:
         vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
     probe_s = max(float(vm.time_evaluator("main", dev, number=1, repeat=1)(*inputs).results[0]), 1e-9)
@@ -220,5 +219,44 @@ def time_model(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> t
     return [float(s) * 1e3 for s in timer(*inputs).results], number
 
 
-__all__ = ["canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc", "parse_target",
+class VmTimer:
+    """A compiled model timed in visits (the ``interleaved`` protocol), locally or over RPC.
+
+    Construction runs the warm-up and calibrates ``number`` (unless given); each :meth:`visit` runs
+    one untimed call, then TVM's time evaluator over ``number`` calls (one repeat).
+    """
+
+    def __init__(self, vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig, number: int | None = None) -> None:
+        self.vm, self.inputs, self.dev, self.remote = vm, inputs, dev, bool(config.tvm_rpc)
+        if number:
+            self.number = int(number)
+            for _ in range(config.warmup):
+                self._call()
+        elif self.remote:
+            if config.warmup:
+                vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
+            probe_s = max(float(vm.time_evaluator("main", dev, number=1, repeat=1)(*inputs).results[0]), 1e-9)
+            self.number = max(1, math.ceil(config.min_repeat_ms * 1.2 / (probe_s * 1e3)))
+        else:
+            from device_agent.runtimes.ort import calibrate_number
+
+            main = vm["main"]
+            for _ in range(config.warmup):
+                main(*inputs)
+            self.number = calibrate_number(lambda _names, feeds: main(*feeds), inputs, config.min_repeat_ms)
+        self._evaluator = vm.time_evaluator("main", dev, number=self.number, repeat=1)
+
+    def _call(self) -> None:
+        if self.remote:
+            self.vm.time_evaluator("main", self.dev, number=1, repeat=1)(*self.inputs)
+        else:
+            self.vm["main"](*self.inputs)
+
+    def visit(self) -> float:
+        """One visit; returns the mean latency of one call in milliseconds."""
+        self._call()
+        return float(self._evaluator(*self.inputs).results[0]) * 1e3
+
+
+__all__ = ["VmTimer", "canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc", "parse_target",
            "time_model", "time_remote", "tvm_module"]

@@ -20,6 +20,7 @@ one device failing does not stop the others.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from hwnas.remote.profile import AgentFlags, profile_remote
+from hwnas.remote.profile import AgentFlags, merged_text, profile_remote
 from hwnas.remote.ssh import SSHTarget
 
 _FIELDS = {"name": str, "host": str, "user": str, "port": int, "key": str, "python": str, "runtime": str,
@@ -110,10 +111,8 @@ def profile_fleet(devices: list[DeviceEntry], models: Path, host_db: str, *, fla
             with lock:
                 on_status(dev.name, text)
 
-        dev_flags = AgentFlags(runtime=dev.runtime or flags.runtime, threads=dev.threads or flags.threads,
-                               warmup=flags.warmup, repeats=flags.repeats, min_repeat_ms=flags.min_repeat_ms,
-                               timeout_s=flags.timeout_s, device_name=dev.name, tvm_target=flags.tvm_target,
-                               tvm_tune_trials=flags.tvm_tune_trials)  # fmt: skip
+        dev_flags = dataclasses.replace(flags, runtime=dev.runtime or flags.runtime,
+                                        threads=dev.threads or flags.threads, device_name=dev.name)
         try:
             summary = profile_remote(dev.target(ssh_config), models, host_db, python=dev.python,
                                      known_hosts=known_hosts, accept_new=accept_new, remote_dir=dev.remote_dir,
@@ -122,7 +121,7 @@ def profile_fleet(devices: list[DeviceEntry], models: Path, host_db: str, *, fla
         except Exception as exc:  # noqa: BLE001 - one device's failure is reported, the fleet goes on
             line(f"failed: {' '.join(str(exc).split())}")
             return {"name": dev.name, "ok": False, "error": " ".join(str(exc).split())}
-        line(f"done: {summary['merged'].get('measurements', 0)} new measurement(s)")
+        line(f"done: {merged_text(summary['merged'])}")
         return {"name": dev.name, "ok": summary["agent_exit"] == 0, **summary}
 
     with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="profile") as pool:

@@ -53,6 +53,12 @@ class AgentFlags:
     device_name: str | None = None
     tvm_target: str | None = None
     tvm_tune_trials: int | None = None
+    protocol: str | None = None
+    min_rounds: int | None = None
+    max_rounds: int | None = None
+    target_ci: float | None = None
+    time_cap_s: float | None = None
+    batch_size: int | None = None
 
     def argv(self) -> list[str]:
         out: list[str] = []
@@ -60,6 +66,14 @@ class AgentFlags:
             if value is not None:
                 out += [f"--{name.replace('_', '-')}", str(value)]
         return out
+
+
+def merged_text(merged: dict[str, int]) -> str:
+    """``"2 new measurement(s)"``, with ``" (+1 of the drift reference)"`` when the device's
+    interleaved run also stored its reference's rows (see ``latency_db.merge``)."""
+    refs = int(merged.get("reference_measurements", 0))
+    text = f"{int(merged.get('measurements', 0)) - refs} new measurement(s)"
+    return text + (f" (+{refs} of the drift reference)" if refs else "")
 
 
 def _sha256(path: Path) -> str:
@@ -232,4 +246,4 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
             client.close()
 
 
-__all__ = ["AgentFlags", "agent_version", "profile_remote", "pull_and_merge", "stop_agent", "upload"]
+__all__ = ["AgentFlags", "agent_version", "merged_text", "profile_remote", "pull_and_merge", "stop_agent", "upload"]

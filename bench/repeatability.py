@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Do two runs of the agent agree, and do its intervals cover the difference?
+
+For each size in ``--sizes`` (default 12 and 50 NB201 cells), and for each protocol (the default
+``interleaved`` and, for comparison, ``sequential``), runs the real ``device_agent run`` twice back
+to back, each into a fresh database, and prints:
+
+* ``within 3%``: models whose medians in the two runs differ by at most 3%;
+* ``spearman``: rank correlation of the two runs' medians;
+* ``coverage``: share of the second run's medians inside the first run's stored interval, and of
+  the first run's inside the second's (both directions, pooled);
+* ``s/model``: wall time of one run (the agent process, start-up included) per model;
+* for ``interleaved``, the same after dividing out drift with the reference (``ref_ratio``, the
+  median over rounds of visit time / reference visit time in the same round), and the runs'
+  reference medians.
+
+Goals (issue 12): >= 10 of 12 and >= 85% of 50 within 3%, Spearman >= 0.98, coverage >= 90%, wall
+time per model no more than 2x the sequential protocol's.
+
+    python bench/repeatability.py [--sizes 12,50] [--threads 1] [--seed 0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+def agent_run(models: Path, db: Path, protocol: str, threads: int, extra: list[str]) -> tuple[dict[str, Any], float]:
+    """One real ``device_agent run`` into a fresh ``db``; ``(its --json report, wall seconds)``."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "device_agent", "run", "--models", str(models), "--db", str(db),
+           "--threads", str(threads), "--protocol", protocol, "--json", *extra]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"device_agent run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout), wall
+
+
+def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], value: str, low: str, high: str) -> dict[str, float]:
+    """Agreement of two runs' ``value`` per model, and coverage of each run's [low, high] by the other."""
+    keys = sorted(set(a) & set(b))
+    x = np.array([a[k][value] for k in keys])
+    y = np.array([b[k][value] for k in keys])
+    rel = np.abs(y / x - 1.0)
+    covered = [lo <= other[k][value] <= hi
+               for this, other in ((a, b), (b, a)) for k in keys
+               for lo, hi in [(this[k][low], this[k][high])]]  # fmt: skip
+    return {"n": len(keys), "within3": int(np.sum(rel <= 0.03)), "worst": float(rel.max()),
+            "median_diff": float(np.median(rel)), "spearman": float(spearmanr(x, y)[0]),
+            "coverage": float(np.mean(covered)), "mean_shift": float(np.median(y / x) - 1.0)}
+
+
+def rows_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model key: median and interval, and the reference-normalised ratio with its interval."""
+    out = {}
+    for r in report["results"]:
+        if r["status"] != "ok":
+            continue
+        out[r["key"]] = {"median": r["median_ms"], "lo": r["ci_low_ms"], "hi": r["ci_high_ms"]}
+    return out
+
+
+def ratio_rows(db: Path) -> dict[str, dict[str, Any]]:
+    """``ref_ratio`` and its interval per model key, read from the run's database."""
+    from latency_db import LatencyDB
+
+    out = {}
+    with LatencyDB(db, read_only=True) as conn:
+        keys = {m.sha256: m.key for m in conn.models()}
+        for r in conn.measurements(status="ok"):
+            env = r.environment
+            if "ref_ratio" in env and "ref_ratio_interval" in env:
+                lo, hi = env["ref_ratio_interval"]
+                out[keys[r.model_sha256]] = {"median": env["ref_ratio"], "lo": lo, "hi": hi}
+    return out
+
+
+def line(name: str, c: dict[str, float], s_per_model: float | None) -> str:
+    wall = "" if s_per_model is None else f"  {s_per_model:6.2f} s/model"
+    return (f"  {name:<24} within 3%: {c['within3']:>3}/{c['n']:<3} ({c['within3'] / c['n']:4.0%})  "
+            f"worst {c['worst']:5.1%}  spearman {c['spearman']:.3f}  coverage {c['coverage']:4.0%}  "
+            f"run shift {c['mean_shift']:+5.1%}{wall}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="12,50", help="comma-separated numbers of NB201 cells (default 12,50)")
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    ap.add_argument("--protocols", default="interleaved,sequential", help="protocols to compare")
+    ap.add_argument("--agent-args", default="", help="extra device_agent run flags, e.g. '--min-rounds 30'")
+    ap.add_argument("--keep", help="keep candidates and databases in this folder")
+    args = ap.parse_args()
+
+    from hwnas.cli import sample_distinct
+    from hwnas.export import export_archs
+    from hwnas.space import NB201Space
+
+    import onnxruntime as ort
+
+    work = Path(args.keep or tempfile.mkdtemp(prefix="hwnas-repeat-"))
+    work.mkdir(parents=True, exist_ok=True)
+    space = NB201Space()
+    print(f"onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, threads={args.threads}, work={work}")
+    summary: dict[str, Any] = {}
+    for n in [int(s) for s in args.sizes.split(",")]:
+        models = work / f"cells{n}"
+        if not (models / "manifest.jsonl").is_file():
+            export_archs(space, sample_distinct(space, n, args.seed), models)
+        print(f"\n{n} NB201 cells (seed {args.seed}), two runs back to back per protocol:")
+        walls: dict[str, float] = {}
+        for protocol in args.protocols.split(","):
+            extra = args.agent_args.split() if protocol == "interleaved" else []
+            runs = [agent_run(models, work / f"{protocol}{n}-{i}.db", protocol, args.threads, extra) for i in (0, 1)]
+            walls[protocol] = statistics.mean(w for _, w in runs) / n
+            c = compare(rows_of(runs[0][0]), rows_of(runs[1][0]), "median", "lo", "hi")
+            summary[f"{protocol}{n}"] = c | {"s_per_model": walls[protocol]}
+            print(line(protocol, c, walls[protocol]))
+            if protocol == "interleaved":
+                ra, rb = (ratio_rows(work / f"{protocol}{n}-{i}.db") for i in (0, 1))
+                if ra and rb:
+                    cn = compare(ra, rb, "median", "lo", "hi")
+                    summary[f"{protocol}{n}-normalised"] = cn
+                    print(line("interleaved / reference", cn, None))
+                refs = [[r["median_ms"] for r in rep["references"] if r["status"] == "ok"] for rep, _ in runs]
+                drifts = [r["drift_within"] for rep, _ in runs for r in rep["references"] if r.get("drift_within") is not None]
+                print(f"  reference medians, ms: run 1 {[round(v, 4) for v in refs[0]]}, run 2 {[round(v, 4) for v in refs[1]]}; "
+                      f"drift within batches {min(drifts, default=0):+.1%} .. {max(drifts, default=0):+.1%}")
+        if "interleaved" in walls and "sequential" in walls:
+            print(f"  wall time per model, interleaved / sequential: {walls['interleaved'] / walls['sequential']:.2f}x")
+    (work / "summary.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""The ``interleaved`` protocol: batches of models timed in shuffled rounds, with a drift reference.
+
+Why: samples taken back to back are correlated, and the machine drifts between models and between
+runs (other tenants, the clock, the caches), so one model after another gives medians that do not
+repeat and intervals that measure the wrong spread. Here every round visits every model of a batch
+once, in a fresh shuffled order, so each model's samples are spread over the whole batch and share
+its drift; the interval comes from the spread between rounds (:func:`device_agent.stats.repeat_interval`).
+
+Guarding: the parent drives every load and every visit of the worker (:mod:`device_agent.guard`),
+so a crash or a hang is pinned to the model in flight. That model is recorded as ``error`` or
+``timeout``; the worker is replaced and the batch's other models are loaded again (with the
+``number`` they were calibrated with) and go on. The batch's records are yielded together once the
+batch is done, so a caller that stores each batch keeps every finished batch on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from latency_db.records import MeasurementRecord, Status
+
+from device_agent.fingerprint import environment, read_temperatures
+from device_agent.guard import Worker, WorkerDied, WorkerTimeout
+from device_agent.models import ModelFile
+from device_agent.protocol import MeasureConfig, MeasureResult
+from device_agent.runner import make_record
+from device_agent.stats import median_rel_halfwidths, repeat_interval, summarize_rounds
+
+#: How a model's rounds ended (``environment["stop"]``).
+STOP_CONVERGED, STOP_TIME_CAP, STOP_MAX_ROUNDS = "converged", "time_cap", "max_rounds"
+#: How the reference's rounds end: with the batch's last model.
+STOP_BATCH_END = "batch_end"
+
+
+@dataclass
+class _Entry:
+    """One model of a batch while it is measured (mutable; private to this module)."""
+
+    model: ModelFile
+    ident: str
+    samples: list[float] = field(default_factory=list)
+    rounds_seen: list[int] = field(default_factory=list)  # round of each sample
+    number: int | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    failure: MeasureResult | None = None
+    stop: str | None = None
+    loaded: bool = False
+    busy_s: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.failure is None and self.stop is None
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Progress of a batch, for a display: after loading and after every round."""
+
+    batch: int
+    batches: int
+    round: int
+    active: int
+    finished: int
+    size: int
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The records of one finished batch: its models', then the reference's (if it was timed)."""
+
+    batch: int
+    records: list[tuple[ModelFile, MeasurementRecord]]
+    reference: tuple[ModelFile, MeasurementRecord] | None
+
+
+class InterleavedRunner:
+    """Measures models in batches under the ``interleaved`` protocol (see :class:`MeasureConfig`).
+
+    Contract: :meth:`measure` yields one :class:`BatchResult` per batch, with exactly one record per
+    model that is not skipped, whatever the model does (load failure -> ``error``; worker death
+    while loading or visiting it -> ``error`` ``worker crashed (...)``; no answer within
+    ``timeout_s`` -> ``timeout``), plus one record of the reference unless ``reference`` is None.
+    Only a worker that cannot start raises (:class:`device_agent.guard.WorkerStartError`). Not
+    thread-safe. Use as a context manager (or call :meth:`close`).
+
+    Args:
+        config: the protocol, validated, with ``protocol == "interleaved"``.
+        device_id: stored in every record.
+        reference: the drift reference (:func:`device_agent.reference.reference_model`), or None.
+        python: interpreter of the worker (default: this one).
+        startup_timeout_s: how long a new worker may take to import its runtime.
+        seed: seed of the shuffled round orders (default: random).
+        history: the reference's medians in earlier runs on this device under this protocol (the
+            ``history`` part of :class:`device_agent.stats.RepeatInterval`).
+        on_visit: called with each model just before its visit is sent (tests pin faults with it).
+    """
+
+    def __init__(
+        self, config: MeasureConfig, *, device_id: str, reference: ModelFile | None = None,
+        python: str | None = None, startup_timeout_s: float = 120.0, seed: int | None = None,
+        history: Sequence[float] = (), on_visit: Callable[[ModelFile, int], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.device_id = device_id
+        self.reference = reference
+        self.python = python or sys.executable
+        self.startup_timeout_s = startup_timeout_s
+        self.on_visit = on_visit
+        self.history = tuple(float(h) for h in history)
+        self.run_id = uuid.uuid4().hex
+        self._rng = random.Random(seed)
+        self._worker: Worker | None = None
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the current worker, or None."""
+        return self._worker.pid if self._worker is not None else None
+
+    # -- worker ---------------------------------------------------------------------------------
+
+    def _ensure_worker(self, entries: list[_Entry]) -> Worker:
+        """The live worker; a new one (every loaded entry marked for re-loading) after a death."""
+        if self._worker is not None and self._worker.proc.poll() is not None:
+            self._drop_worker(entries)
+        if self._worker is None:
+            self._worker = Worker(self.config.runtime, self.python, self.startup_timeout_s)
+        return self._worker
+
+    def _drop_worker(self, entries: list[_Entry]) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+        for e in entries:
+            e.loaded = False
+
+    def _request(self, entry: _Entry, message: dict[str, Any], entries: list[_Entry]) -> dict[str, Any] | None:
+        """Sends one request about ``entry``; a hang or a death is pinned to it (None returned)."""
+        worker = self._ensure_worker(entries)
+        entry.env.setdefault("worker_pids", [])
+        if worker.pid not in entry.env["worker_pids"]:
+            entry.env["worker_pids"].append(worker.pid)
+        try:
+            return worker.request(message, self.config.timeout_s)
+        except WorkerTimeout:
+            entry.failure = MeasureResult.failure(
+                Status.TIMEOUT, f"exceeded --timeout-s {float(self.config.timeout_s)} s", entry.env)
+        except WorkerDied as died:
+            entry.failure = MeasureResult.failure(Status.ERROR, f"worker crashed ({died.description})", entry.env)
+        self._drop_worker(entries)
+        return None
+
+    def _load(self, entry: _Entry, entries: list[_Entry]) -> None:
+        message = {"op": "load", "id": entry.ident, "path": str(entry.model.path.resolve()),
+                   "config": self.config.to_dict(), "number": entry.number}
+        answer = self._request(entry, message, entries)
+        if answer is None:
+            return
+        if answer.get("op") == "loaded":
+            entry.loaded = True
+            entry.number = int(answer["number"])
+            for key, value in answer.get("environment", {}).items():
+                entry.env.setdefault(key, value)  # the first load's facts
+            entry.env["loads"] = entry.env.get("loads", 0) + 1
+        elif answer.get("op") == "failed":
+            entry.failure = MeasureResult.from_dict(answer["result"])
+        else:
+            entry.failure = MeasureResult.failure(Status.ERROR, f"worker: {answer.get('error', answer)}", entry.env)
+
+    def _visit(self, entry: _Entry, round_no: int, entries: list[_Entry]) -> None:
+        self._ensure_worker(entries)  # a worker that died between requests is nobody's fault: replace it
+        if not entry.loaded:
+            self._load(entry, entries)
+            if not entry.active:
+                return
+        if self.on_visit is not None:
+            self.on_visit(entry.model, round_no)
+        start = time.monotonic()
+        answer = self._request(entry, {"op": "visit", "id": entry.ident}, entries)
+        entry.busy_s += time.monotonic() - start
+        if answer is None:
+            return
+        if answer.get("op") == "visited":
+            entry.samples.append(float(answer["ms"]))
+            entry.rounds_seen.append(round_no)
+        elif answer.get("op") == "failed":
+            entry.failure = MeasureResult.from_dict(answer["result"])
+            entry.loaded = False
+        else:
+            entry.failure = MeasureResult.failure(Status.ERROR, f"worker: {answer.get('error', answer)}", entry.env)
+
+    def _finish(self, entry: _Entry, stop: str, entries: list[_Entry]) -> None:
+        entry.stop = stop
+        if self.config.profile_nodes > 0 and self.config.runtime == "onnxruntime" and entry.loaded:
+            answer = self._request(entry, {"op": "profile", "id": entry.ident}, entries)
+            if answer is None:  # the profile crashed the worker: the timing stands
+                entry.failure = None
+                entry.env["node_profile_error"] = "the profiling session crashed the worker"
+            elif "node_profile_ms" in answer:
+                entry.env["node_profile_ms"] = answer["node_profile_ms"]
+            else:
+                entry.env["node_profile_error"] = answer.get("error")
+        if entry.loaded and self._worker is not None:
+            try:
+                self._worker.request({"op": "unload", "id": entry.ident}, self.config.timeout_s)
+            except (WorkerTimeout, WorkerDied):
+                self._drop_worker(entries)
+        entry.loaded = False
+
+    # -- batches --------------------------------------------------------------------------------
+
+    def measure(
+        self, models: Iterable[ModelFile], *, skip: Callable[[ModelFile], bool] | None = None,
+        on_progress: Callable[[BatchEvent], None] | None = None,
+    ) -> Iterator[BatchResult]:  # fmt: skip
+        """Measures ``models`` batch by batch, yielding each batch's records when it is done.
+
+        Args:
+            models: the files to measure (input order is kept within the records of a batch).
+            skip: True skips a model (resume); evaluated for every model before the first batch.
+            on_progress: called after a batch's models are loaded and after every round.
+
+        Raises:
+            WorkerStartError: a worker process could not be started.
+        """
+        todo = [m for m in models if skip is None or not skip(m)]
+        size = self.config.batch_size
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        for index, batch in enumerate(batches):
+            yield self._run_batch(index, len(batches), batch, on_progress)
+
+    def _run_batch(self, index: int, n_batches: int, batch: list[ModelFile],
+                   on_progress: Callable[[BatchEvent], None] | None) -> BatchResult:
+        cfg = self.config
+        base_env = environment(cfg)
+        base_env["temperature_before_c"] = read_temperatures()
+        entries = [_Entry(model, f"m{i}") for i, model in enumerate(batch)]
+        ref = _Entry(self.reference, "reference") if self.reference is not None else None
+        everyone = entries + ([ref] if ref is not None else [])
+        t_batch = time.monotonic()
+        for e in everyone:
+            self._load(e, everyone)
+
+        def progress(round_no: int) -> None:
+            if on_progress is not None:
+                active = sum(e.active for e in entries)
+                on_progress(BatchEvent(index, n_batches, round_no, active, len(entries) - active, len(entries)))
+
+        progress(0)
+        t_rounds = time.monotonic()
+        cap_s = cfg.time_cap_s * max(1, len(entries))
+        round_no = 0
+        while any(e.active for e in entries):
+            round_no += 1
+            order = [e for e in everyone if e.active]
+            self._rng.shuffle(order)
+            for e in order:
+                if e.active:
+                    self._visit(e, round_no, everyone)
+            elapsed = time.monotonic() - t_rounds
+            ref_by_round = _by_round(ref)
+            for e in entries:
+                if not e.active:
+                    continue
+                stop = self._stop_reason(e, _aligned(e, ref_by_round), round_no, elapsed, cap_s)
+                if stop is not None:
+                    self._finish(e, stop, everyone)
+            progress(round_no)
+        if ref is not None and ref.active:
+            self._finish(ref, STOP_BATCH_END, everyone)
+
+        base_env["temperature_after_c"] = read_temperatures()
+        base_env["batch_wall_s"] = round(time.monotonic() - t_batch, 3)
+        ref_record = None
+        if ref is not None:
+            ref_record = (ref.model, self._record(ref, index, round_no, base_env, None, role="reference"))
+        ref_ok = ref_record[1] if ref_record is not None and ref_record[1].status is Status.OK else None
+        ref_by_round = _by_round(ref) if ref_ok is not None else {}
+        records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, ref_by_round), ref_summary=ref_ok))
+                   for e in entries]
+        return BatchResult(index, records, ref_record)
+
+    def _stop_reason(self, e: _Entry, ref: list[float] | None, round_no: int, elapsed_s: float,
+                     cap_s: float) -> str | None:
+        """Why ``e`` stops after this round, or None: converged when the 95% CI of the median of its
+        ratios to the reference (of its samples, without a reference) is within ``target_rel_ci``."""
+        cfg = self.config
+        if round_no >= cfg.max_rounds:
+            return STOP_MAX_ROUNDS
+        if len(e.samples) < cfg.min_rounds:
+            return None
+        values = [x / r for x, r in zip(e.samples, ref)] if ref is not None else e.samples
+        spread = median_rel_halfwidths(values)
+        if spread is not None and max(spread) <= cfg.target_rel_ci:
+            return STOP_CONVERGED
+        if elapsed_s >= cap_s:
+            return STOP_TIME_CAP
+        return None
+
+    def _record(self, e: _Entry, batch: int, rounds: int, base_env: dict[str, Any], ref: list[float] | None,
+                *, role: str = "model", ref_summary: MeasurementRecord | None = None) -> MeasurementRecord:
+        """The record of ``e``; ``ref`` is the reference's samples of ``e``'s rounds (or None)."""
+        env = dict(base_env)
+        env.update(e.env)
+        env.update(run_id=self.run_id, batch=batch, role=role, batch_rounds=rounds, wall_s=round(e.busy_s, 3))
+        if e.failure is not None:
+            return make_record(e.model, e.failure, self.config, device_id=self.device_id, environment=env)
+        if not e.samples:  # every visit was lost to restarts of the worker
+            failure = MeasureResult.failure(Status.ERROR, "no visit completed", env)
+            return make_record(e.model, failure, self.config, device_id=self.device_id, environment=env)
+        env.update(rounds=len(e.samples), stop=e.stop)
+        if role == "reference":
+            env["drift_within"] = round(_signed_half_drift(e.samples), 6)
+            env["history_ms"] = list(self.history[-5:])
+        elif ref_summary is not None and ref is not None:
+            env["reference"] = {"model_sha256": ref_summary.model_sha256, "median_ms": ref_summary.median_ms,
+                                "uid": ref_summary.uid}
+            ratios = [x / r for x, r in zip(e.samples, ref)]
+            env["ref_ratio"] = round(_median(ratios), 6)
+            parts = repeat_interval(e.samples, ref, self.history)
+            if parts is not None:
+                lo = env["ref_ratio"] * (1 - 2**0.5 * parts.sampling_below)
+                hi = env["ref_ratio"] * (1 + 2**0.5 * parts.sampling_above)
+                env["ref_ratio_interval"] = [round(lo, 6), round(hi, 6)]
+                env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
+                                         ("sampling_below", "sampling_above", "level", "drift", "history")}
+        stats = summarize_rounds(e.samples, ref if role == "model" else None, self.history if role == "model" else ())
+        env["rel_halfwidth"] = round(stats.rel_halfwidth, 6)
+        result = MeasureResult(Status.OK, tuple(e.samples), e.number or 1, stats, None, env)
+        return make_record(e.model, result, self.config, device_id=self.device_id, environment=env)
+
+    def close(self) -> None:
+        """Stops the worker, if any. Idempotent."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def __enter__(self) -> InterleavedRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _by_round(ref: _Entry | None) -> dict[int, float]:
+    """The reference's sample of each round it was visited in ({} without a working reference)."""
+    if ref is None or ref.failure is not None:
+        return {}
+    return dict(zip(ref.rounds_seen, ref.samples))
+
+
+def _aligned(e: _Entry, ref_by_round: dict[int, float]) -> list[float] | None:
+    """The reference's samples of ``e``'s rounds, or None when some round has none."""
+    out = [ref_by_round.get(r) for r in e.rounds_seen]
+    return None if not out or any(v is None for v in out) else [float(v) for v in out]  # type: ignore[arg-type]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _signed_half_drift(samples: list[float]) -> float:
+    """``median(second half) / median(first half) - 1`` (0 for fewer than 2 samples)."""
+    half = len(samples) // 2
+    if half == 0:
+        return 0.0
+    first, second = _median(samples[:half]), _median(samples[-half:])
+    return second / first - 1.0 if first > 0 else 0.0
+
+
+__all__ = ["BatchEvent", "BatchResult", "InterleavedRunner", "STOP_BATCH_END", "STOP_CONVERGED", "STOP_MAX_ROUNDS",
+           "STOP_TIME_CAP"]
