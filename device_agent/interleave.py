@@ -322,12 +322,13 @@ class InterleavedRunner:
             ratios = [x / r for x, r in zip(e.samples, ref)]
             env["ref_ratio"] = round(_median(ratios), 6)
             parts = repeat_interval(e.samples, ref, self.history)
-            if parts is not None:
-                lo = env["ref_ratio"] * (1 - 2**0.5 * parts.sampling_below)
-                hi = env["ref_ratio"] * (1 + 2**0.5 * parts.sampling_above)
+            if parts is not None:  # the ratio's own repeat interval: sampling and trend, no level
+                lo = env["ref_ratio"] * (1 - (2 * parts.sampling_below**2 + parts.trend**2) ** 0.5)
+                hi = env["ref_ratio"] * (1 + (2 * parts.sampling_above**2 + parts.trend**2) ** 0.5)
                 env["ref_ratio_interval"] = [round(lo, 6), round(hi, 6)]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
-                                         ("sampling_below", "sampling_above", "level", "drift", "history")}
+                                         ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
+                env["history_runs"] = min(len(self.history), 5)
         stats = summarize_rounds(e.samples, ref if role == "model" else None, self.history if role == "model" else ())
         env["rel_halfwidth"] = round(stats.rel_halfwidth, 6)
         result = MeasureResult(Status.OK, tuple(e.samples), e.number or 1, stats, None, env)

@@ -166,6 +166,9 @@ class RepeatInterval:
     * ``sampling``: the 95% CI of the median of the model's per-round ratios to the reference
       (what more rounds shrink), widened by sqrt(2) because a repeat run's median has an error of
       its own; without a reference, of its raw per-round samples;
+    * ``trend``: how far those ratios (or samples) moved from the first half of the rounds to the
+      second: rounds close in time are alike, so the CI alone is too narrow when the machine's
+      load changes over the batch;
     * ``level``: the same for the reference's median: how well this run pinned the machine's level;
     * ``drift``: the reference's drift while the batch ran (second half against first half);
     * ``history``: the run-to-run spread of the reference's median on this device in earlier runs
@@ -173,13 +176,14 @@ class RepeatInterval:
 
     Attributes:
         low, high: the interval, in the samples' unit.
-        sampling_below, sampling_above, level, drift, history: the parts.
+        sampling_below, sampling_above, trend, level, drift, history: the parts.
     """
 
     low: float
     high: float
     sampling_below: float
     sampling_above: float
+    trend: float
     level: float
     drift: float
     history: float
@@ -200,7 +204,7 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
     Example:
         >>> ri = repeat_interval([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02])
         >>> round(ri.low, 3), round(ri.high, 3)
-        (0.859, 1.141)
+        (0.858, 1.142)
     """
     x = _checked(samples)
     m = float(np.median(x))
@@ -210,6 +214,7 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
         if ref.size != x.size:
             raise ValueError(f"reference has {ref.size} samples for the model's {x.size}")
         spread = median_rel_halfwidths(x / ref)
+        trend = half_drift(x / ref)
         ref_spread = median_rel_halfwidths(ref)
         if ref_spread is not None:
             level = max(ref_spread)
@@ -220,13 +225,14 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
             hist = 2.0 * math.sqrt(sum(v * v for v in logs) / len(logs))
     else:
         spread = median_rel_halfwidths(x)
+        trend = half_drift(x)
     if spread is None:
         return None
     below, above = spread
-    shared = 2.0 * level**2 + drift**2 + hist**2
+    shared = trend**2 + 2.0 * level**2 + drift**2 + hist**2
     low = m * (1.0 - math.sqrt(2.0 * below**2 + shared))
     high = m * (1.0 + math.sqrt(2.0 * above**2 + shared))
-    return RepeatInterval(low, high, below, above, level, drift, hist)
+    return RepeatInterval(low, high, below, above, trend, level, drift, hist)
 
 
 def summarize_rounds(samples_in_round_order: Sequence[float], reference: Sequence[float] | None = None,

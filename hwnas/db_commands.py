@@ -78,7 +78,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         arch = (r["arch"] or "")[:70]
         pct = r.get("interval_pct")
-        interval = "-" if pct is None else f"±{pct:.1f}% {_INTERVAL_SHORT.get(r.get('interval') or '', '')}".rstrip()
+        short = _INTERVAL_SHORT.get(r.get("interval") or "", "") + ("*" if r.get("history_runs") == 0 else "")
+        interval = "-" if pct is None else f"±{pct:.1f}% {short}".rstrip()
         shift = r.get("run_shift")
         lines.append(
             f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} {interval:>14} "
@@ -87,6 +88,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     used = sorted({r.get("interval") for r in rows if r.get("interval")})
     for kind in used:
         lines.append(f"interval {_INTERVAL_SHORT.get(kind, kind)} = {kind}: {_INTERVAL_MEANING.get(kind, kind)}")
+    if any(r.get("history_runs") == 0 for r in rows):
+        lines.append("rep*: the device had no earlier run in this database, so run-to-run level changes are not in "
+                     "the interval yet (see hwnas db summary)")
     if any(r.get("run_shift") is not None for r in rows):
         lines.append("run drift: the level of the row's run (its drift reference's median) over the device's first run's")
     return "\n".join(lines)
@@ -136,6 +140,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             "p90_ms": r.p90_ms,
             "repeats": len(r.samples_ms),
             "ref_ratio": env.get("ref_ratio"),
+            "history_runs": env.get("history_runs"),
             "run_shift": None if base is None or run_level is None else run_level / base - 1.0,
         })
     rows.sort(key=lambda r: (r["device"], r["median_ms"] if r["median_ms"] is not None else float("inf")))
