@@ -238,16 +238,18 @@ def assemble(
     flops: int,
     params: int,
     input_shape: Sequence[int],
+    depth: int | None = None,
 ) -> GraphData:
     """The :class:`GraphData` of a graph whose node rows are ``x`` (float64), whose edges are
     ``edge_index`` (sorted by producer, then consumer) and whose per-node sums are in ``gf``;
-    fills in the whole-graph features (FLOPs, params, node count, depth, input size)."""
+    fills in the whole-graph features (FLOPs, params, node count, depth, input size).
+    ``depth`` (nodes on the longest path) is computed from the edges unless given."""
     inp = tuple(input_shape)
     n = int(x.shape[0])
     gf[_GRAPH_COLUMN["flops"]] = flops
     gf[_GRAPH_COLUMN["params"]] = params
     gf[_GRAPH_COLUMN["num_nodes"]] = n
-    gf[_GRAPH_COLUMN["depth"]] = _depth(n, edge_index)
+    gf[_GRAPH_COLUMN["depth"]] = _depth(n, edge_index) if depth is None else depth
     gf[_GRAPH_COLUMN["input_h"]] = inp[2] if len(inp) > 2 else 0
     gf[_GRAPH_COLUMN["input_w"]] = inp[3] if len(inp) > 3 else (1 if len(inp) > 2 else 0)
     return GraphData(

@@ -163,7 +163,8 @@ class GraphResolver:
 
         def finish(job: _Job, graph: GraphData, exported_sha: str | None) -> None:
             nonlocal done
-            graph = _interned(graph)
+            if not job.direct:  # a direct graph's strings are its node templates' already
+                graph = _interned(graph)
             self._store(job, graph, exported_sha)
             for i in waiting[job.ident]:
                 results[i] = graph

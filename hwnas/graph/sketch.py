@@ -56,6 +56,7 @@ class NodeTemplate:
     """What the encoder makes of one node signature.
 
     Attributes:
+        index: position in its :class:`NodeTemplates` (rows of :meth:`NodeTemplates.tables`).
         op: ONNX op type.
         row: float64 feature row (:data:`~hwnas.graph.encode.NODE_FEATURES` columns).
         sums: float64 contribution to the graph-feature sums (op count, bytes, FLOPs buckets).
@@ -65,6 +66,7 @@ class NodeTemplate:
         params: elements of its weights.
     """
 
+    index: int
     op: str
     row: np.ndarray
     sums: np.ndarray
@@ -86,9 +88,29 @@ class NodeTemplates:
 
     def __init__(self) -> None:
         self._memo: dict[tuple[Any, ...], NodeTemplate] = {}
+        self._n = 0
+        self._rows: np.ndarray | None = None  # capacity doubles as templates arrive
+        self._sums: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self._memo)
+        return self._n
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, sums)``: every template's :attr:`~NodeTemplate.row` and
+        :attr:`~NodeTemplate.sums` stacked in :attr:`~NodeTemplate.index` order (views)."""
+        if self._rows is None or self._sums is None:
+            raise ValueError("no node templates yet")
+        return self._rows[: self._n], self._sums[: self._n]
+
+    def _append(self, tpl: NodeTemplate) -> None:
+        if self._rows is None or self._sums is None or self._n == len(self._rows):
+            cap = max(64, 2 * self._n)
+            rows, sums = np.empty((cap, tpl.row.size)), np.empty((cap, tpl.sums.size))
+            if self._rows is not None and self._sums is not None:
+                rows[: self._n], sums[: self._n] = self._rows[: self._n], self._sums[: self._n]
+            self._rows, self._sums = rows, sums
+        self._rows[self._n], self._sums[self._n] = tpl.row, tpl.sums
+        self._n += 1
 
     def get(
         self,
@@ -109,11 +131,13 @@ class NodeTemplates:
         sig = (op, attrs, in_shapes, pattern, weights, consts)
         tpl = self._memo.get(sig)
         if tpl is None:
-            tpl = self._memo[sig] = _compute(op, attrs, in_shapes, pattern, weights, consts)
+            tpl = self._memo[sig] = _compute(self._n, op, attrs, in_shapes, pattern, weights, consts)
+            self._append(tpl)
         return tpl
 
 
 def _compute(
+    index: int,
     op: str,
     attrs: Attrs,
     in_shapes: tuple[tuple[int, ...], ...],
@@ -152,6 +176,7 @@ def _compute(
     sums = graph_feature_sums()
     add_node_to_sums(sums, op, feats)
     return NodeTemplate(
+        index=index,
         op=op,
         row=node_row(op, feats),
         sums=sums,
@@ -193,6 +218,7 @@ class GraphSketch:
         self._nodes: list[NodeTemplate] = []
         self._names: list[str] = []
         self._edges: list[tuple[int, int]] = []
+        self._longest: list[int] = []  # nodes on the longest path ending at each node
         self._cse: dict[tuple[Any, ...], int] = {}
         self._name_uses: dict[str, int] = {}
 
@@ -234,9 +260,12 @@ class GraphSketch:
         uses = self._name_uses.get(base, 0)
         self._name_uses[base] = uses + 1
         self._names.append(f"{base}_{uses}" if uses else base)
+        longest = 1
         for p in sorted({self._producer[t] for t in data}):
             if p >= 0:
                 self._edges.append((p, node))
+                longest = max(longest, self._longest[p] + 1)
+        self._longest.append(longest)  # nodes arrive in topological order
         tensor = len(self._shapes)
         self._shapes.append(tpl.out_shape)
         self._producer.append(node)
@@ -251,8 +280,10 @@ class GraphSketch:
 
         nodes = self._nodes
         if nodes:
-            x = np.stack([t.row for t in nodes])
-            sums = np.sum(np.stack([t.sums for t in nodes]), axis=0)
+            rows, sums_table = self._templates.tables()
+            ids = np.fromiter((t.index for t in nodes), dtype=np.int64, count=len(nodes))
+            x = rows[ids]
+            sums = sums_table[ids].sum(axis=0)  # integers: exact in any order
         else:
             x = np.zeros((0, len(NODE_FEATURES)), dtype=np.float64)
             sums = graph_feature_sums()
@@ -268,4 +299,5 @@ class GraphSketch:
             flops=2 * sum(t.macs for t in nodes),
             params=sum(t.params for t in nodes),
             input_shape=self.input_shape,
+            depth=max(self._longest, default=0),
         )
