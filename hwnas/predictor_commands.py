@@ -120,15 +120,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             devices = [args.device] if args.device else [d.strip() for d in args.devices.split(",") if d.strip()]
         records = _records(args, db, devices, args.samples, args.seed)
+    from hwnas.predictors.calibration import calibrate
+
     t0 = time.perf_counter()
     pred.fit(records)
     took = time.perf_counter() - t0
+    if args.calibration_folds:
+        t1 = time.perf_counter()
+        calibrate(pred, records, folds=args.calibration_folds, seed=args.seed)
+        calibrate_s = time.perf_counter() - t1
     trained_on: dict[str, list[str]] = {}
     for r in records:
         trained_on.setdefault(r.device, []).append(r.key)
     save_predictor(pred, args.out, {"spaces": _spaces(records), "devices": pred.devices, "trained_on": trained_on})
     out = {"out": args.out, "kind": args.kind, "devices": pred.devices, "records": len(records), "fit_s": round(took, 2)}
-    emit(out, args.json, f"trained {args.kind} on {len(records)} measurements of {len(pred.devices)} device(s) in {took:.1f} s -> {args.out}")
+    how = "uncalibrated intervals (--calibration-folds 0)"
+    if args.calibration_folds:
+        out["calibrate_s"] = round(calibrate_s, 2)
+        how = f"intervals calibrated by {args.calibration_folds}-fold refits in {calibrate_s:.1f} s"
+    emit(out, args.json, f"trained {args.kind} on {len(records)} measurements of {len(pred.devices)} device(s) in {took:.1f} s, "
+         f"{how} -> {args.out}")
     return 0
 
 
@@ -140,7 +151,7 @@ def _require_gnn(pf: Any, path: str) -> Any:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
-    from hwnas.predictors.adapt import HeadPrior, adapt_head
+    from hwnas.predictors.adapt import MIN_SAMPLES, HeadPrior, adapt_head
     from hwnas.predictors.base import save_predictor
 
     pf = load_predictor_file(args.base)
@@ -152,6 +163,17 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     res = adapt_head(HeadPrior.from_heads(w, b), emb, np.log([r.latency_ms for r in records]))
     name = args.name or args.device
     adapted = base.with_heads([name], res.w[None, :], np.array([res.b]))
+    log_y = np.log([r.latency_ms for r in records])
+    if getattr(base, "support_", None) is not None:
+        adapted.support_ = base.support_.with_device(name, [r.latency_ms for r in records], [r.graph for r in records])
+    if len(records) > MIN_SAMPLES:  # leave-one-out residuals calibrate the adapted device's interval
+        prior = HeadPrior.from_heads(w, b)
+        loo = []
+        for i in range(len(records)):
+            keep = np.arange(len(records)) != i
+            r_i = adapt_head(prior, emb[keep], log_y[keep])
+            loo.append(float(log_y[i] - (emb[i] @ r_i.w + r_i.b)))
+        adapted.calibration_ = {name: np.asarray(loo)}
     fp = dict(pf.fingerprint)
     fp.update(
         devices=[name],
@@ -182,9 +204,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     target = device if device in pred.devices else None
     if target is None and len(pred.devices) != 1:
         raise CLIError(f"unknown device {device!r} for this predictor; it knows: {', '.join(pred.devices)} (adapt it first)")
+    from hwnas.predictors.calibration import coverage
+    from hwnas.predictors.support import predict_interval
+
     y = np.array([r.latency_ms for r in records])
-    yhat = pred.predict([r.graph for r in records], device=target)
+    p = predict_interval(pred, [r.graph for r in records], device=target, level=args.level)
+    yhat = p.mean_ms
     metrics = evaluate(y, yhat)
+    metrics.update(level=args.level, coverage=coverage(y, p.low_ms, p.high_ms), extrapolated=int(p.extrapolated.sum()),
+                   calibrated=bool(getattr(pred, "calibration_", None)))
     flops = np.array([r.graph.flops for r in records], dtype=float)
     from scipy.stats import spearmanr
 
@@ -194,7 +222,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{pred.kind} on {device}: {metrics['n']} held-out models  Spearman {metrics['spearman']:.4f}  "
         f"Kendall tau-b {metrics['kendall_tau_b']:.4f}  MAPE {metrics['mape']:.1%}  "
         f"within ±5% {metrics['within_5pct']:.1%}  ±10% {metrics['within_10pct']:.1%}  "
-        f"(FLOPs Spearman {metrics['flops_spearman']:.4f})"
+        f"(FLOPs Spearman {metrics['flops_spearman']:.4f}); {args.level:.0%} interval covers {metrics['coverage']:.1%}"
+        f"{'' if metrics['calibrated'] else ' (uncalibrated)'}, {metrics['extrapolated']} extrapolated"
     )
     emit(metrics, args.json, text)
     return 0
@@ -228,26 +257,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.fileio import atomic_write_bytes
 
+    from hwnas.predictors.support import RANGE_FACTOR, predict_interval
+
     pf = load_predictor_file(args.model)
     pred = pf.predictor
     space, archs = _space_archs(args, pf)
     if pred.kind == "gnn":
         pred._device_index(args.device)  # an unknown device fails before any work
         t0 = time.perf_counter()
-        lat = np.exp(pred.predict_log_from_embedding(_embeddings(args, pred, space, archs), args.device))
+        raw = np.exp(pred.predict_log_from_embedding(_embeddings(args, pred, space, archs), args.device))
+        graphs = _graphs(args, space, archs)
     else:
         graphs = _graphs(args, space, archs)
         t0 = time.perf_counter()
-        lat = pred.predict(graphs, device=args.device)
+        raw = pred.predict(graphs, device=args.device)
+    p = predict_interval(pred, graphs, device=args.device, level=args.level, raw_ms=raw)
     took = time.perf_counter() - t0
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["arch", "latency_ms"])
-    for a, v in zip(archs, lat):
-        w.writerow([a.spec, f"{v:.6g}"])
+    pct = f"{args.level:.0%}"
+    w.writerow(["arch", "latency_ms", f"low_ms_{pct}", f"high_ms_{pct}", "extrapolated"])
+    for a, v, lo, hi, ex in zip(archs, p.mean_ms, p.low_ms, p.high_ms, p.extrapolated):
+        w.writerow([a.spec, f"{v:.6g}", f"{lo:.6g}", f"{hi:.6g}", int(ex)])
     atomic_write_bytes(Path(args.out), buf.getvalue().encode())
-    emit({"out": args.out, "models": len(archs), "predict_s": round(took, 3)}, args.json,
-         f"predicted {len(archs)} {space.name} models in {took:.2f} s -> {args.out}")  # fmt: skip
+    n_ex = int(p.extrapolated.sum())
+    calibrated = bool(getattr(pred, "calibration_", None))
+    emit({"out": args.out, "models": len(archs), "predict_s": round(took, 3), "extrapolated": n_ex,
+          "level": args.level, "calibrated": calibrated}, args.json,
+         f"predicted {len(archs)} {space.name} models in {took:.2f} s -> {args.out}; {pct} intervals "
+         f"({'calibrated' if calibrated else 'UNCALIBRATED: a default width'}); {n_ex} extrapolated (outside the "
+         f"training support: kept within {RANGE_FACTOR:g}x of the training range and the baseline's band)")  # fmt: skip
     return 0
 
 
@@ -294,6 +333,9 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.add_argument("--samples", type=int, help="train on N random measured models per device (default: all)")
     q.add_argument("--epochs", type=int, default=80, help="GNN training epochs (default 80)")
     q.add_argument("--rank-weight", type=float, default=0.0, help="GNN: weight of a pairwise ranking loss (default 0)")
+    q.add_argument("--calibration-folds", type=int, default=5, metavar="K",
+                   help="calibrate the predictive intervals on K out-of-fold refits (K extra fits; 0 = off, "
+                        "intervals then have a default width) (default 5)")
     q.add_argument("--out", required=True, help="predictor file to write (JSON)")
     common(q)
     q.set_defaults(func=cmd_train)
@@ -311,6 +353,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.add_argument("--model", required=True, help="predictor file")
     q.add_argument("--device", required=True, help="device to evaluate on")
     q.add_argument("--limit", type=int, help="score at most N random held-out models (ONNX files of unseen models cost ~0.1 s each to encode)")
+    q.add_argument("--level", type=float, default=0.9, help="nominal coverage of the predictive interval (default 0.9)")
     common(q)
     q.set_defaults(func=cmd_eval)
 
@@ -320,7 +363,8 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.add_argument("--all", action="store_true", help="every architecture of the space (nb201)")
     q.add_argument("--archs", metavar="FILE", help="architectures, one string per line")
     q.add_argument("--device", help="device of a multi-device predictor")
-    q.add_argument("--out", required=True, help="CSV file to write")
+    q.add_argument("--out", required=True, help="CSV file to write: arch, latency_ms, the interval's ends, extrapolated")
+    q.add_argument("--level", type=float, default=0.9, help="nominal coverage of the predictive interval (default 0.9)")
     common(q, db=False)
     q.set_defaults(func=cmd_predict)
 

@@ -74,7 +74,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     def latency_step(arch: Any) -> tuple[dict[str, Any], bool]:
         """Driver side: the latency and whether the budget rejects the arch before any training."""
         lat = latency_of(arch)
-        metrics: dict[str, Any] = {"latency_ms": lat, "latency_source": latency_of.label}
+        metrics: dict[str, Any] = {"latency_ms": lat, "latency_source": latency_of.label, **latency_of.detail(arch)}
         return metrics, bool(objective.mode == "hard" and objective.constraint and lat > objective.constraint.bound)
 
     def scored(metrics: dict[str, Any], m: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
@@ -175,6 +175,10 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--device", help="device whose latency counts (db/flops/params/lut sources; a device of a "
                    "multi-device predictor; the name this machine is stored under for the measured source)")
     q.add_argument("--predictor", help="predictor file (predictor source)")
+    q.add_argument("--latency-confidence", type=float, default=0.9, metavar="Q",
+                   help="learned sources (predictor, flops, params, lut): judge latency by the Q quantile of the "
+                   "prediction's interval, so a hard budget holds with probability Q where the predictor is calibrated; "
+                   "0.5 = the point prediction (default 0.9)")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
                    help="hard: reject candidates over budget before training; soft: MnasNet reward or --weights")  # fmt: skip

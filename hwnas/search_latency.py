@@ -10,6 +10,13 @@
 Every source is an ``arch -> ms`` callable with a label for the result file, memoised, and marked
 *cheap* when it costs no measurement (cheap sources also serve the strategies' feasibility
 prefilter, so a hard budget rejects candidates before they are proposed).
+
+The learned sources (``predictor``, ``flops``, ``params``, ``lut``) return the
+``--latency-confidence`` quantile of their predictive distribution (default 0.9: the latency the
+model says the candidate stays under with probability 0.9; 0.5 is the point prediction), bounded
+and flagged as
+:func:`hwnas.predictors.support.predict_interval` bounds and flags it; :meth:`LatencySource.detail`
+holds the point prediction, the 90% interval and the extrapolation flag of each candidate.
 """
 
 from __future__ import annotations
@@ -42,6 +49,14 @@ class LatencySource:
     resolver: Any = None
     time_s: float = 0.0
     _memo: dict[str, float] = field(default_factory=dict)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def detail(self, arch: Arch) -> dict[str, Any]:
+        """What a learned source knows of ``arch`` beyond the latency it returned (``{}`` for the
+        others): ``latency_mean_ms``, ``latency_low_ms``, ``latency_high_ms`` (90% interval) and
+        ``extrapolated``."""
+        self(arch)
+        return dict(self.details.get(arch.spec, {}))
 
     def __call__(self, arch: Arch) -> float:
         if arch.spec not in self._memo:
@@ -135,8 +150,40 @@ def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySour
         pred._device_index(args.device)
     except PredictorError as exc:
         raise CLIError(str(exc)) from None
-    fn, resolver = _graph_fn(args, space, lambda g: float(pred.predict([g], device=args.device)[0]))
-    return LatencySource(f"predictor:{Path(args.predictor).name}", fn, cheap=True, resolver=resolver)
+    return _learned(args, space, pred, args.device, f"predictor:{Path(args.predictor).name}")
+
+
+def _confidence(args: argparse.Namespace) -> float:
+    q = float(getattr(args, "latency_confidence", 0.5) or 0.5)
+    if not 0.0 < q < 1.0:
+        raise CLIError(f"--latency-confidence must be in (0, 1), e.g. 0.9 (0.5 = the point prediction), got {q}")
+    return q
+
+
+def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: str | None, label: str) -> LatencySource:
+    """A source over a fitted predictor: bounded predictions, the ``--latency-confidence`` quantile."""
+    from hwnas.predictors.support import predict_interval
+
+    q = _confidence(args)
+    src: LatencySource
+
+    def predict(graph: Any) -> float:
+        p = predict_interval(pred, [graph], device=device, level=0.9)
+        src.details[src._current] = {"latency_mean_ms": float(p.mean_ms[0]), "latency_low_ms": float(p.low_ms[0]),
+                                     "latency_high_ms": float(p.high_ms[0]), "extrapolated": bool(p.extrapolated[0]),
+                                     "latency_confidence": q}  # fmt: skip
+        return float(p.mean_ms[0] if q == 0.5 else p.quantile_ms(q)[0])
+
+    fn, resolver = _graph_fn(args, space, predict)
+
+    def tracked(arch: Arch) -> float:
+        src._current = arch.spec
+        return fn(arch)
+
+    suffix = "" if q == 0.5 else f", q{q:g}"
+    src = LatencySource(f"{label}{suffix}", tracked, cheap=True, resolver=resolver)
+    src._current = ""  # type: ignore[attr-defined]
+    return src
 
 
 def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:
@@ -145,7 +192,10 @@ def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencyS
     records = _device_records(args, True)
     if len(records) < 3:
         raise CLIError(f"--latency-source {kind} needs at least 3 measurements of {args.device!r} in {args.db} to fit")
+    from hwnas.predictors.calibration import calibrate
+
     model = {"flops": FlopsLinear, "params": ParamsLinear, "lut": LookupTable}[kind]()
     model.fit(records)
-    fn, resolver = _graph_fn(args, space, lambda g: float(model.predict([g])[0]))
-    return LatencySource(f"{kind}:{args.device} ({len(records)} measurements)", fn, cheap=True, resolver=resolver)
+    if len(records) >= 10:  # cheap models: calibrate their intervals on 5 refits
+        calibrate(model, records)
+    return _learned(args, space, model, None, f"{kind}:{args.device} ({len(records)} measurements)")

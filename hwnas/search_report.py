@@ -101,6 +101,9 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
             on_progress(i, len(top), f"measuring {t.arch}")
         row: dict[str, Any] = {"arch": t.arch, "score": t.score, "accuracy": t.metrics.get("accuracy"),
                                "predicted_ms": t.metrics.get("latency_ms"), "predicted_source": t.metrics.get("latency_source")}  # fmt: skip
+        for key in ("latency_mean_ms", "latency_low_ms", "latency_high_ms", "extrapolated"):
+            if key in t.metrics:
+                row[key] = t.metrics[key]
         try:
             m = meter.measure(space.parse(t.arch))
             row.update(measured_ms=m["median_ms"], measured_p90_ms=m.get("p90_ms"), onnx=m["file"])
@@ -126,14 +129,22 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
 def verify_text(v: dict[str, Any]) -> str:
     """Human-readable table of :func:`verify_top`'s result."""
     lines = [f"re-measured the top {v['k']} on this machine (device {str(v['device'])[:12]}):",
-             f"  {'predicted ms':>12} {'measured ms':>12} {'ratio':>6}  arch"]  # fmt: skip
+             f"  {'predicted ms':>12} {'90% interval':>17} {'measured ms':>12} {'ratio':>6}  arch"]  # fmt: skip
+    inside = []
     for r in v["models"]:
         if "error" in r:
-            lines.append(f"  {'':>12} {'failed':>12} {'':>6}  {r['arch']}: {r['error']}")
+            lines.append(f"  {'':>12} {'':>17} {'failed':>12} {'':>6}  {r['arch']}: {r['error']}")
             continue
         pred = f"{r['predicted_ms']:.3f}" if r.get("predicted_ms") else "-"
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
-        lines.append(f"  {pred:>12} {r['measured_ms']:>12.3f} {ratio:>6}  {r['arch']}")
+        interval = "-"
+        if r.get("latency_low_ms") is not None and r.get("latency_high_ms") is not None:
+            interval = f"{r['latency_low_ms']:.3f}-{r['latency_high_ms']:.3f}" + ("*" if r.get("extrapolated") else "")
+            inside.append(r["latency_low_ms"] <= r["measured_ms"] <= r["latency_high_ms"])
+        lines.append(f"  {pred:>12} {interval:>17} {r['measured_ms']:>12.3f} {ratio:>6}  {r['arch']}")
+    if inside:
+        lines.append(f"  {sum(inside)} of {len(inside)} measured inside the 90% interval"
+                     + ("; * = outside the predictor's training support (extrapolated)" if any(r.get("extrapolated") for r in v["models"]) else ""))
     if "median_ratio" in v:
         tail = f"  measured/predicted: median {v['median_ratio']:.2f}, mean |error| {v['mape_pct']:.1f}%"
         if v.get("spearman") is not None:

@@ -90,6 +90,11 @@ class Predictor(abc.ABC):
           adapted) device. An unknown device raises :class:`PredictorError` naming the known ones.
         * ``state()`` / ``from_state()`` round-trip the learned state through JSON-able config and
           numpy arrays, so :func:`save_predictor` / :func:`load_predictor` never pickle.
+        * ``fit`` also sets ``support_`` (:class:`hwnas.predictors.support.Support`: what the
+          training data covered); :func:`hwnas.predictors.calibration.calibrate` sets
+          ``calibration_`` (out-of-fold log residuals per device). Both are saved with the file, and
+          :func:`hwnas.predictors.support.predict_interval` turns them into bounded predictions
+          with intervals and extrapolation flags.
         * Instances are not thread-safe while fitting; ``predict`` does not mutate.
     """
 
@@ -184,6 +189,12 @@ def save_predictor(pred: Predictor, path: str | os.PathLike, fingerprint: dict[s
         "meta": meta,
         "state": {k: encode_array(v) for k, v in arrays.items()},
     }
+    support = getattr(pred, "support_", None)
+    if support is not None:  # what the training data covered (hwnas.predictors.support)
+        doc["support"] = support.state()
+    calibration = getattr(pred, "calibration_", None)
+    if calibration:  # out-of-fold log residuals per device (hwnas.predictors.calibration)
+        doc["calibration"] = {d: [float(v) for v in r] for d, r in calibration.items()}
     path = Path(path)
     atomic_write_bytes(path, json.dumps(doc, sort_keys=True).encode())
     return path
@@ -226,6 +237,12 @@ def load_predictor(path: str | os.PathLike, kinds: dict[str, type[Predictor]]) -
     try:
         pred = cls(**doc.get("config", {}))
         pred.set_state(doc.get("meta", {}), {k: decode_array(v) for k, v in doc.get("state", {}).items()})
+        if isinstance(doc.get("support"), dict):
+            from hwnas.predictors.support import Support
+
+            pred.support_ = Support.from_state(doc["support"])
+        if isinstance(doc.get("calibration"), dict):
+            pred.calibration_ = {str(d): np.asarray(r, dtype=np.float64) for d, r in doc["calibration"].items()}
     except PredictorError:
         raise
     except (TypeError, KeyError, ValueError, AttributeError) as exc:

@@ -19,6 +19,7 @@ import numpy as np
 
 from hwnas.graph.data import GraphData
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records, single_device
+from hwnas.predictors.support import Support
 
 _TREE_ARRAYS = ("left", "right", "feature", "threshold", "value", "roots")
 
@@ -108,6 +109,7 @@ class GBDTPredictor(Predictor):
         self._export(model)
         self.n_features_ = int(X.shape[1])
         self.devices_ = [device]
+        self.support_ = Support.from_records(records)
         return self
 
     def _export(self, model: Any) -> None:

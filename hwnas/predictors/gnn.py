@@ -20,6 +20,7 @@ import numpy as np
 
 from hwnas.graph.data import GraphData
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records
+from hwnas.predictors.support import Support
 
 
 #: Graphs per forward pass when embedding (no gradients; small batches keep activations in cache).
@@ -95,6 +96,10 @@ class GNNPredictor(Predictor):
         mlp_depth: linear layers in each GIN update (1 by default: as accurate as 2 in
             leave-one-device-out on NB201 and ~25% faster to evaluate).
         seed: seed of initialisation and batch order.
+        robust: robust input scaling (a deviation floor relative to each feature's scale, values
+            clipped to +-5 deviations: :func:`hwnas.graph.batch.standardize`); False is the 1e-6
+            floor without clipping of hwnas before 0.2, kept for ablations only: it lets an unseen
+            feature value move a prediction by orders of magnitude.
     """
 
     kind = "gnn"
@@ -111,6 +116,7 @@ class GNNPredictor(Predictor):
         rank_weight: float = 0.0,
         seed: int = 0,
         mlp_depth: int = 1,
+        robust: bool = True,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -122,6 +128,7 @@ class GNNPredictor(Predictor):
         self.rank_weight = rank_weight
         self.seed = seed
         self.mlp_depth = mlp_depth
+        self.robust = robust
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -135,20 +142,31 @@ class GNNPredictor(Predictor):
             "rank_weight": self.rank_weight,
             "seed": self.seed,
             "mlp_depth": self.mlp_depth,
+            "robust": self.robust,
         }
 
     # -- inputs ----------------------------------------------------------------------------------
     def _gfeat(self, graphs: Sequence[GraphData]) -> np.ndarray:
+        """log1p graph features, standardised robustly (relative deviation floor, clipped: see
+        :func:`hwnas.graph.batch.standardize`)."""
+        from hwnas.graph.batch import standardize
+
         g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
-        return ((g - self.gmean_) / self.gstd_).astype(np.float32)
+        if not self.robust:
+            return ((g - self.gmean_) / self.gstd_).astype(np.float32)
+        return standardize(g, self.gmean_, self.gstd_).astype(np.float32)
 
     def _scaled_nodes(self, graphs: Sequence[GraphData]) -> np.ndarray:
-        """Node features of all ``graphs`` stacked and standardised (float32, in place: no 8-byte
-        temporaries over millions of nodes)."""
+        """Node features of all ``graphs`` stacked, standardised and clipped to ``[-CLIP, CLIP]``
+        (float32, in place: no 8-byte temporaries over millions of nodes)."""
+        from hwnas.graph.batch import CLIP
+
         state = self.scaler_.state()
         flat = np.concatenate([g.x for g in graphs]).astype(np.float32, copy=False)
         flat -= state["mean"].astype(np.float32)
         flat /= state["std"].astype(np.float32)
+        if self.robust:
+            np.clip(flat, -CLIP, CLIP, out=flat)
         return flat
 
     def _inputs(self, graphs: Sequence[GraphData]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
@@ -203,7 +221,7 @@ class GNNPredictor(Predictor):
     def fit(self, records: Sequence[LatencyRecord]) -> GNNPredictor:
         check_records(records, minimum=4)
         torch = _torch()
-        from hwnas.graph.batch import FeatureScaler
+        from hwnas.graph.batch import FeatureScaler, robust_std
 
         keys = list(dict.fromkeys(r.key for r in records))
         devices = sorted({r.device for r in records})
@@ -218,9 +236,10 @@ class GNNPredictor(Predictor):
         self.ymean_ = np.nanmean(y, axis=0)
         self.ystd_ = np.maximum(np.nanstd(y, axis=0), 1e-3)
         ys = (y - self.ymean_) / self.ystd_
-        self.scaler_ = FeatureScaler().fit(graphs)
+        self.scaler_ = FeatureScaler(robust=self.robust).fit(graphs)
         g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
-        self.gmean_, self.gstd_ = g.mean(0), np.maximum(g.std(0), 1e-6)
+        self.gmean_ = g.mean(0)
+        self.gstd_ = robust_std(g.std(0), self.gmean_) if self.robust else np.maximum(g.std(0), 1e-6)
         self.devices_ = devices
 
         with torch.random.fork_rng(devices=[]):
@@ -247,6 +266,7 @@ class GNNPredictor(Predictor):
                     sched.step()
         net.eval()
         self.net_ = net
+        self.support_ = Support.from_records(records)
         return self
 
     # -- predict ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from hwnas.graph.data import GraphData
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records, single_device
+from hwnas.predictors.support import Support
 
 
 class _ProxyLinear(Predictor):
@@ -72,6 +73,7 @@ class _ProxyLinear(Predictor):
         self.coef_ = coef.astype(np.float64)
         self.floor_ms_ = float(0.01 * y.min())
         self.devices_ = [device]
+        self.support_ = Support.from_records(records)
         return self
 
     def predict(self, graphs: Sequence[GraphData], device: str | None = None) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 
 from hwnas.graph.data import GraphData
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records, single_device
+from hwnas.predictors.support import Support
 
 
 def _op_of(signature: str) -> str:
@@ -130,6 +131,7 @@ class LookupTable(Predictor):
             units_mean = np.array(unit_sum) / np.maximum(np.array(unit_n), 1)
         self._set_table(device, list(index), sig_ops, sol[:n_sig], float(sol[n_sig]) if self.overhead else 0.0, units_mean)
         self.floor_ms_ = float(0.01 * y.min())
+        self.support_ = Support.from_records(records)
         return self
 
     def fit_profile(
@@ -195,6 +197,7 @@ class LookupTable(Predictor):
         a, b = float(sol.x[0]), float(sol.x[1])
         self.fit_profile([{k: v * a for k, v in m.items()} for m in per_model], device, overhead_ms=b)
         self.floor_ms_ = max(1e-6, 0.01 * float(y.min()))
+        self.support_ = Support.from_records(records)
         return self
 
     def _units(self, g: GraphData) -> np.ndarray | None:
