@@ -83,7 +83,8 @@ class NodeTemplates:
         * ``get`` returns what :func:`~hwnas.graph.encode.encode_onnx` computes for such a node in
           any model where its inputs have these shapes (it runs the encoder's code on a one-node
           model), and the same object for the same signature.
-        * Grows with the number of distinct signatures (a few hundred per space); not thread-safe.
+        * Grows with the number of distinct signatures (32 for the NB201 space, about 2,150 for the
+          macro space: ~1 KB each); not thread-safe.
     """
 
     def __init__(self) -> None:
