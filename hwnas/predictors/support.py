@@ -266,9 +266,7 @@ def predict_interval(predictor: Any, graphs: Sequence[GraphData], device: str | 
     resid = calibration.get(dev) if dev is not None else None
     if resid is not None and len(resid) >= 5:
         r = np.asarray(resid, dtype=np.float64)
-        upper = min(1.0, (1 + level) / 2 * (len(r) + 1) / len(r))  # split-conformal finite-sample correction
-        q_lo = float(np.quantile(r, 1.0 - upper, method="lower"))
-        q_hi = float(np.quantile(r, upper, method="higher"))
+        q_lo, q_hi = (float(v) for v in np.quantile(r, [(1 - level) / 2, (1 + level) / 2]))
     else:
         half = UNCALIBRATED_LOG_HALFWIDTH_90 * float(norm.ppf(0.5 + level / 2) / norm.ppf(0.95))
         q_lo, q_hi = -half, half
