@@ -96,7 +96,9 @@ class InterleavedRunner:
         startup_timeout_s: how long a new worker may take to import its runtime.
         seed: seed of the shuffled round orders (default: random).
         history: the reference's medians in earlier runs on this device under this protocol (the
-            ``history`` part of :class:`device_agent.stats.RepeatInterval`).
+            ``history`` part of :class:`device_agent.stats.RepeatInterval`). Each finished batch's
+            reference median is added to it, so later batches of a run also carry how far the
+            machine's level moved between the run's earlier batches.
         on_visit: called with each model just before its visit is sent (tests pin faults with it).
     """
 
@@ -282,6 +284,8 @@ class InterleavedRunner:
         ref_by_round = _by_round(ref) if ref_ok is not None else {}
         records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, ref_by_round), ref_summary=ref_ok))
                    for e in entries]
+        if ref_ok is not None and ref_ok.median_ms:
+            self.history = (*self.history, float(ref_ok.median_ms))
         return BatchResult(index, records, ref_record)
 
     def _stop_reason(self, e: _Entry, ref: list[float] | None, round_no: int, elapsed_s: float,
@@ -328,7 +332,7 @@ class InterleavedRunner:
                 env["ref_ratio_interval"] = [round(lo, 6), round(hi, 6)]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
-                env["history_runs"] = min(len(self.history), 5)
+                env["history_runs"] = min(len(self.history), 5)  # earlier runs' and batches' levels used
         stats = summarize_rounds(e.samples, ref if role == "model" else None, self.history if role == "model" else ())
         env["rel_halfwidth"] = round(stats.rel_halfwidth, 6)
         result = MeasureResult(Status.OK, tuple(e.samples), e.number or 1, stats, None, env)

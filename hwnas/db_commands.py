@@ -89,8 +89,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for kind in used:
         lines.append(f"interval {_INTERVAL_SHORT.get(kind, kind)} = {kind}: {_INTERVAL_MEANING.get(kind, kind)}")
     if any(r.get("history_runs") == 0 for r in rows):
-        lines.append("rep*: the device had no earlier run in this database, so run-to-run level changes are not in "
-                     "the interval yet (see hwnas db summary)")
+        lines.append("rep*: no earlier run of the device in this database and no earlier batch in its run, so "
+                     "run-to-run level changes are not in the interval yet (see hwnas db summary)")
     if any(r.get("run_shift") is not None for r in rows):
         lines.append("run drift: the level of the row's run (its drift reference's median) over the device's first run's")
     return "\n".join(lines)
