@@ -28,35 +28,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwnas.graph.data import GraphData
+from hwnas.predictors.records import LatencyRecord, PredictorError
 
 FORMAT = "hwnas-predictor"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class LatencyRecord:
-    """One training example: a model's graph, the device it ran on and its latency.
-
-    Attributes:
-        key: the model's identity (ONNX sha256, or ``"space:arch"`` for imported rows).
-        graph: the model's graph.
-        device: device name.
-        latency_ms: measured (median) latency in milliseconds, > 0.
-        space: search space of the model, if any.
-        node_profile: per-node kernel times (ms) by ONNX node name, from ``device_agent run
-            --profile-nodes``; None when not profiled.
-    """
-
-    key: str
-    graph: GraphData
-    device: str
-    latency_ms: float
-    space: str | None = None
-    node_profile: dict[str, float] | None = None
-
-
-class PredictorError(ValueError):
-    """A predictor cannot do what was asked (unknown device, too few samples, bad file)."""
 
 
 def encode_array(a: np.ndarray) -> dict[str, Any]:

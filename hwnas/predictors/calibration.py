@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hwnas.predictors.base import LatencyRecord, PredictorError
+from hwnas.predictors.records import LatencyRecord, PredictorError
 
 #: Folds by default; fewer models than this many per fold use leave-one-out-like folds.
 DEFAULT_FOLDS = 5

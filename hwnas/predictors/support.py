@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwnas.graph.data import GraphData
-from hwnas.predictors.base import LatencyRecord, PredictorError
+from hwnas.predictors.records import LatencyRecord, PredictorError
 
 #: Predictions are kept within [training min / RANGE_FACTOR, training max x RANGE_FACTOR] per device.
 RANGE_FACTOR = 2.0
