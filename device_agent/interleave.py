@@ -15,6 +15,7 @@ batch is done, so a caller that stores each batch keeps every finished batch on 
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -327,8 +328,8 @@ class InterleavedRunner:
             env["ref_ratio"] = round(_median(ratios), 6)
             parts = repeat_interval(e.samples, ref, self.history)
             if parts is not None:  # the ratio's own repeat interval: sampling and trend, no level
-                lo = env["ref_ratio"] * (1 - (2 * parts.sampling_below**2 + parts.trend**2) ** 0.5)
-                hi = env["ref_ratio"] * (1 + (2 * parts.sampling_above**2 + parts.trend**2) ** 0.5)
+                lo = env["ref_ratio"] * math.exp(-((2 * parts.sampling_below**2 + parts.trend**2) ** 0.5))
+                hi = env["ref_ratio"] * math.exp((2 * parts.sampling_above**2 + parts.trend**2) ** 0.5)
                 env["ref_ratio_interval"] = [round(lo, 6), round(hi, 6)]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}

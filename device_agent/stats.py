@@ -161,7 +161,8 @@ def half_drift(samples_in_order: Sequence[float]) -> float:
 class RepeatInterval:
     """A 95% interval for the median that a repeat run would report, and what it is made of.
 
-    All parts are relative (0.01 = 1% of the median), combined in quadrature on each side:
+    All parts are relative (0.01 = 1% of the median), combined in quadrature on each side into a
+    log half-width ``w``; the interval is ``[median x exp(-w_below), median x exp(w_above)]``:
 
     * ``sampling``: the 95% CI of the median of the model's per-round ratios to the reference
       (what more rounds shrink), widened by sqrt(2) because a repeat run's median has an error of
@@ -204,7 +205,7 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
     Example:
         >>> ri = repeat_interval([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02])
         >>> round(ri.low, 3), round(ri.high, 3)
-        (0.858, 1.142)
+        (0.868, 1.152)
     """
     x = _checked(samples)
     m = float(np.median(x))
@@ -230,8 +231,8 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
         return None
     below, above = spread
     shared = trend**2 + 2.0 * level**2 + drift**2 + hist**2
-    low = m * (1.0 - math.sqrt(2.0 * below**2 + shared))
-    high = m * (1.0 + math.sqrt(2.0 * above**2 + shared))
+    low = m * math.exp(-math.sqrt(2.0 * below**2 + shared))  # multiplicative: never below 0, however noisy
+    high = m * math.exp(math.sqrt(2.0 * above**2 + shared))
     return RepeatInterval(low, high, below, above, trend, level, drift, hist)
 
 
