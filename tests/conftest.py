@@ -200,3 +200,11 @@ def _wait_for_measurements(db_path: Path, timeout_s: float = 60.0) -> list:
 def wait_for_measurements():
     """``wait(db_path, timeout_s=60) -> rows``: the first measurements a running agent stored, or []."""
     return _wait_for_measurements
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell that starts jobs in the
+    background leaves SIGINT ignored, and Python keeps an ignored SIGINT ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import default_sigint
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -269,7 +270,7 @@ def test_cli_ctrl_c_keeps_what_was_measured_sequential(tmp_path: Path, wait_for_
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "device_agent", "run", "--models", str(folder),
                              "--db", str(db_path), "--protocol", "sequential", *FAST], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         rows = wait_for_measurements(db_path)
         assert rows, "first model was never stored"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import default_sigint
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -116,7 +117,7 @@ def test_ctrl_c_keeps_every_finished_batch(tmp_path: Path, wait_for_measurements
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "device_agent", "run", "--models", str(folder), "--db", str(db_path),
            "--batch-size", "2", "--min-rounds", "40", "--max-rounds", "40", "--min-repeat-ms", "5", "--warmup", "1"]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         rows = wait_for_measurements(db_path)
         assert rows, "the first batch was never stored"
