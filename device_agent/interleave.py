@@ -15,13 +15,14 @@ batch is done, so a caller that stores each batch keeps every finished batch on 
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
 
 from latency_db.records import MeasurementRecord, Status
 
@@ -30,7 +31,7 @@ from device_agent.guard import Worker, WorkerDied, WorkerTimeout
 from device_agent.models import ModelFile
 from device_agent.protocol import MeasureConfig, MeasureResult
 from device_agent.runner import make_record
-from device_agent.stats import median_rel_halfwidths, repeat_interval, summarize_rounds
+from device_agent.stats import half_change, median_rel_halfwidths, repeat_interval, stats_of_rounds
 
 #: How a model's rounds ended (``environment["stop"]``).
 STOP_CONVERGED, STOP_TIME_CAP, STOP_MAX_ROUNDS = "converged", "time_cap", "max_rounds"
@@ -318,23 +319,24 @@ class InterleavedRunner:
             failure = MeasureResult.failure(Status.ERROR, "no visit completed", env)
             return make_record(e.model, failure, self.config, device_id=self.device_id, environment=env)
         env.update(rounds=len(e.samples), stop=e.stop)
+        parts = None
         if role == "reference":
-            env["drift_within"] = round(_signed_half_drift(e.samples), 6)
+            env["drift_within"] = round(half_change(e.samples), 6)
             env["history_ms"] = list(self.history[-5:])
+            parts = repeat_interval(e.samples)
         elif ref_summary is not None and ref is not None:
             env["reference"] = {"model_sha256": ref_summary.model_sha256, "median_ms": ref_summary.median_ms,
                                 "uid": ref_summary.uid}
-            ratios = [x / r for x, r in zip(e.samples, ref)]
-            env["ref_ratio"] = round(_median(ratios), 6)
+            env["ref_ratio"] = round(float(np.median(np.asarray(e.samples) / np.asarray(ref))), 6)
             parts = repeat_interval(e.samples, ref, self.history)
-            if parts is not None:  # the ratio's own repeat interval: sampling and trend, no level
-                lo = env["ref_ratio"] * math.exp(-((2 * parts.sampling_below**2 + parts.trend**2) ** 0.5))
-                hi = env["ref_ratio"] * math.exp((2 * parts.sampling_above**2 + parts.trend**2) ** 0.5)
-                env["ref_ratio_interval"] = [round(lo, 6), round(hi, 6)]
+            if parts is not None:
+                env["ref_ratio_interval"] = [round(v, 6) for v in parts.ratio_bounds(env["ref_ratio"])]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
                 env["history_runs"] = min(len(self.history), 5)  # earlier runs' and batches' levels used
-        stats = summarize_rounds(e.samples, ref if role == "model" else None, self.history if role == "model" else ())
+        else:
+            parts = repeat_interval(e.samples)
+        stats = stats_of_rounds(e.samples, parts)
         env["rel_halfwidth"] = round(stats.rel_halfwidth, 6)
         result = MeasureResult(Status.OK, tuple(e.samples), e.number or 1, stats, None, env)
         return make_record(e.model, result, self.config, device_id=self.device_id, environment=env)
@@ -363,21 +365,6 @@ def _aligned(e: _Entry, ref_by_round: dict[int, float]) -> list[float] | None:
     """The reference's samples of ``e``'s rounds, or None when some round has none."""
     out = [ref_by_round.get(r) for r in e.rounds_seen]
     return None if not out or any(v is None for v in out) else [float(v) for v in out]  # type: ignore[arg-type]
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _signed_half_drift(samples: list[float]) -> float:
-    """``median(second half) / median(first half) - 1`` (0 for fewer than 2 samples)."""
-    half = len(samples) // 2
-    if half == 0:
-        return 0.0
-    first, second = _median(samples[:half]), _median(samples[-half:])
-    return second / first - 1.0 if first > 0 else 0.0
 
 
 __all__ = ["BatchEvent", "BatchResult", "InterleavedRunner", "STOP_BATCH_END", "STOP_CONVERGED", "STOP_MAX_ROUNDS",

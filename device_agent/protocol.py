@@ -16,7 +16,7 @@ from typing import Any
 
 from latency_db.records import Status
 
-from device_agent.stats import Stats, summarize, summarize_rounds
+from device_agent.stats import Stats, summarize
 
 #: Fields of :class:`MeasureConfig` that change the numbers, hence enter :meth:`config_hash`.
 HASHED_FIELDS = ("runtime", "provider", "threads", "warmup", "repeats", "min_repeat_ms")
@@ -230,14 +230,13 @@ class MeasureResult:
     @classmethod
     def success(
         cls, samples_ms: list[float] | tuple[float, ...], number: int,
-        environment: dict[str, Any] | None = None, *, rounds: bool = False,
+        environment: dict[str, Any] | None = None,
     ) -> MeasureResult:
-        """An ok result; statistics are computed from ``samples_ms``: back-to-back repeats
-        (:func:`~device_agent.stats.summarize`), or with ``rounds`` per-round samples in round
-        order (:func:`~device_agent.stats.summarize_rounds`)."""
+        """An ok result; statistics are computed from ``samples_ms``."""
         samples = tuple(float(s) for s in samples_ms)
-        stats = summarize_rounds(samples) if rounds else summarize(samples)
-        return cls(Status.OK, samples, int(number), stats, None, dict(environment or {}))
+        return cls(
+            Status.OK, samples, int(number), summarize(samples), None, dict(environment or {})
+        )
 
     @classmethod
     def failure(

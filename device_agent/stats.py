@@ -147,14 +147,19 @@ def median_rel_halfwidths(samples: Sequence[float]) -> tuple[float, float] | Non
     return (m - float(xs[ranks[0] - 1])) / m, (float(xs[ranks[1] - 1]) - m) / m
 
 
-def half_drift(samples_in_order: Sequence[float]) -> float:
-    """``|median(second half) / median(first half) - 1|`` of a series (0 for fewer than 2)."""
+def half_change(samples_in_order: Sequence[float]) -> float:
+    """``median(second half) / median(first half) - 1`` of a series (0 for fewer than 2)."""
     x = _checked(samples_in_order)
     half = int(x.size) // 2
     if half == 0:
         return 0.0
     first, second = float(np.median(x[:half])), float(np.median(x[-half:]))
-    return abs(second / first - 1.0) if first > 0 else 0.0
+    return second / first - 1.0 if first > 0 else 0.0
+
+
+def half_drift(samples_in_order: Sequence[float]) -> float:
+    """``|half_change|``: how far a series moved from its first half to its second."""
+    return abs(half_change(samples_in_order))
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,12 @@ class RepeatInterval:
     level: float
     drift: float
     history: float
+
+    def ratio_bounds(self, ratio: float) -> tuple[float, float]:
+        """The interval of the reference-normalised value ``ratio`` (the model's median ratio to the
+        reference): only the ``sampling`` and ``trend`` parts, since dividing removes the level."""
+        return (ratio * math.exp(-math.sqrt(2.0 * self.sampling_below**2 + self.trend**2)),
+                ratio * math.exp(math.sqrt(2.0 * self.sampling_above**2 + self.trend**2)))
 
 
 def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None = None,
@@ -248,8 +259,12 @@ def summarize_rounds(samples_in_round_order: Sequence[float], reference: Sequenc
         >>> s.interval, s.median
         ('repeat-pi95', 1.0)
     """
+    return stats_of_rounds(samples_in_round_order, repeat_interval(samples_in_round_order, reference, history))
+
+
+def stats_of_rounds(samples_in_round_order: Sequence[float], interval: RepeatInterval | None) -> Stats:
+    """:func:`summarize_rounds` with the interval already computed (``min-max`` when it is None)."""
     x = _checked(samples_in_round_order)
-    interval = repeat_interval(x, reference, history)
     if interval is None:
         return _stats(x, x.min(), x.max(), INTERVAL_MIN_MAX)
     return _stats(x, interval.low, interval.high, INTERVAL_REPEAT)

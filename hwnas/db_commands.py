@@ -85,9 +85,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} {interval:>14} "
             f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5} {'-' if shift is None else f'{shift:+.1%}':>9}  {arch}"
         )
+    from device_agent.stats import INTERVAL_MEANING
+
     used = sorted({r.get("interval") for r in rows if r.get("interval")})
     for kind in used:
-        lines.append(f"interval {_INTERVAL_SHORT.get(kind, kind)} = {kind}: {_INTERVAL_MEANING.get(kind, kind)}")
+        lines.append(f"interval {_INTERVAL_SHORT.get(kind, kind)} = {kind}: {INTERVAL_MEANING.get(kind, kind)}")
     if any(r.get("history_runs") == 0 for r in rows):
         lines.append("rep*: no earlier run of the device in this database and no earlier batch in its run, so "
                      "run-to-run level changes are not in the interval yet (see hwnas db summary)")
@@ -98,11 +100,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 #: Interval labels stored by the agent (``environment["interval"]``; ``device_agent.stats``), shortened.
 _INTERVAL_SHORT = {"repeat-pi95": "rep", "median-ci95": "ci", "min-max": "rng"}
-_INTERVAL_MEANING = {
-    "repeat-pi95": "95% interval for the median of a repeat run (interleaved protocol, spread between rounds)",
-    "median-ci95": "95% CI of the median of back-to-back repeats (sequential protocol; drift between runs not included)",
-    "min-max": "min-max of the samples (too few for a 95% interval)",
-}
 
 
 def cmd_table(args: argparse.Namespace) -> int:

@@ -125,16 +125,6 @@ def _from_db(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
     return src
 
 
-def _graph_fn(
-    args: argparse.Namespace, space: SearchSpace, predict: Callable[[Any], float]
-) -> tuple[Callable[[Arch], float], Any]:
-    """``arch -> predict(graph of arch)``, and the resolver that makes the graphs."""
-    from hwnas.predictor_commands import graph_resolver
-
-    resolver = graph_resolver(args)
-    return (lambda arch: predict(resolver.graph_for(None, space.name, arch.spec))), resolver
-
-
 def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
     from hwnas.predictor_commands import load_predictor_file
     from hwnas.predictors.base import PredictorError
@@ -164,26 +154,21 @@ def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: st
     """A source over a fitted predictor: bounded predictions, the ``--latency-confidence`` quantile."""
     from hwnas.predictors.support import predict_interval
 
-    q = _confidence(args)
-    src: LatencySource
+    from hwnas.predictor_commands import graph_resolver
 
-    def predict(graph: Any) -> float:
-        p = predict_interval(pred, [graph], device=device, level=0.9)
-        src.details[src._current] = {"latency_mean_ms": float(p.mean_ms[0]), "latency_low_ms": float(p.low_ms[0]),
-                                     "latency_high_ms": float(p.high_ms[0]), "extrapolated": bool(p.extrapolated[0]),
-                                     "latency_confidence": q}  # fmt: skip
+    q = _confidence(args)
+    resolver = graph_resolver(args)
+    details: dict[str, dict[str, Any]] = {}
+
+    def latency(arch: Arch) -> float:
+        p = predict_interval(pred, [resolver.graph_for(None, space.name, arch.spec)], device=device, level=0.9)
+        details[arch.spec] = {"latency_mean_ms": float(p.mean_ms[0]), "latency_low_ms": float(p.low_ms[0]),
+                              "latency_high_ms": float(p.high_ms[0]), "extrapolated": bool(p.extrapolated[0]),
+                              "latency_confidence": q}  # fmt: skip
         return float(p.mean_ms[0] if q == 0.5 else p.quantile_ms(q)[0])
 
-    fn, resolver = _graph_fn(args, space, predict)
-
-    def tracked(arch: Arch) -> float:
-        src._current = arch.spec
-        return fn(arch)
-
     suffix = "" if q == 0.5 else f", q{q:g}"
-    src = LatencySource(f"{label}{suffix}", tracked, cheap=True, resolver=resolver)
-    src._current = ""  # type: ignore[attr-defined]
-    return src
+    return LatencySource(f"{label}{suffix}", latency, cheap=True, resolver=resolver, details=details)
 
 
 def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:
