@@ -342,19 +342,23 @@ class LatencyDB:
         with self._write():
             return csvio.import_csv(self._conn, Path(path), source=source)
 
-    def merge_from(self, other: str | os.PathLike[str] | LatencyDB) -> dict[str, int]:
+    def merge_from(self, other: str | os.PathLike[str] | LatencyDB,
+                   scope: merge.MergeScope | None = None) -> dict[str, int]:
         """Copy in the other database's models, devices and the measurements not stored here.
 
         Measurements are matched by uid and copied unchanged (source included); models are matched
         as in :meth:`add_model` (and their NULL columns filled); devices by id. Idempotent. A path
-        is opened read-only and never modified. One transaction.
+        is opened read-only and never modified. One transaction. With ``scope``, only its devices'
+        measurements of its models come in, and the models from its records (see
+        :class:`latency_db.merge.MergeScope`); the rest is counted as ``ignored_measurements``.
 
         Returns:
-            ``{"models", "models_updated", "devices", "measurements", "measurements_skipped"}``.
+            ``{"models", "models_updated", "devices", "measurements", "measurements_skipped",
+            "reference_measurements", "ignored_measurements"}``.
         """
         if isinstance(other, LatencyDB):
             with self._write():
-                return merge.merge_connections(self._conn, other._conn)
+                return merge.merge_connections(self._conn, other._conn, scope)
         with LatencyDB(other, timeout_s=self._timeout_s, read_only=True) as source:
             with self._write():
-                return merge.merge_connections(self._conn, source._conn)
+                return merge.merge_connections(self._conn, source._conn, scope)

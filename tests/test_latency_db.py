@@ -333,9 +333,10 @@ def test_merge_both_ways_is_idempotent_and_leaves_the_other_file_unchanged(tmp_p
     with LatencyDB(tmp_path / "a.db") as a:
         counts = a.merge_from(b_path)
         assert counts == {"models": 1, "models_updated": 1, "devices": 1, "measurements": 2,
-                          "measurements_skipped": 1, "reference_measurements": 0}
+                          "measurements_skipped": 1, "reference_measurements": 0, "ignored_measurements": 0}
         assert a.merge_from(b_path) == {"models": 0, "models_updated": 0, "devices": 0,
-                                        "measurements": 0, "measurements_skipped": 3, "reference_measurements": 0}
+                                        "measurements": 0, "measurements_skipped": 3, "reference_measurements": 0,
+                                        "ignored_measurements": 0}
         assert a.merge_from(a)["measurements"] == 0
         assert uids(a.measurements()) == ["a1", "shared", "b1", "b2"]
         assert a.model(SHA_A) == model(SHA_A, flops=7)
@@ -350,6 +351,33 @@ def test_merge_both_ways_is_idempotent_and_leaves_the_other_file_unchanged(tmp_p
     with LatencyDB(tmp_path / "c.db") as c:
         assert c.merge_from(a_path)["measurements"] == 4
     assert (a_path.read_bytes(), a_path.stat().st_mtime_ns) == before
+
+
+def test_scoped_merge_takes_only_the_profiled_device_and_the_sent_models(tmp_path: Path) -> None:
+    """A device's DB with foreign rows planted: another device name, a model never sent, and the sent
+    model's metadata changed there. Only the wanted rows come in, the models from the trusted records."""
+    from latency_db.merge import MergeScope
+
+    ref = ModelRecord(SHA_C, space="reference", arch="device_agent/reference-v1")
+    with LatencyDB(tmp_path / "device.db") as dev:
+        dev.add_model(model(SHA_A, arch="tampered", flops=1))  # the sent model, metadata changed
+        dev.add_model(model(SHA_B))  # never sent
+        dev.add_model(ref)
+        dev.add_device(PI)
+        dev.add_device(BOX)  # another device name on the same box
+        dev.add_measurements([meas("ok1", SHA_A, arch="tampered"), meas("ref1", SHA_C, space="reference",
+                              arch=ref.arch), meas("other-model", SHA_B), meas("other-device", SHA_A, "dev-box",
+                              arch="tampered")])  # fmt: skip
+    trusted = {SHA_A: model(SHA_A, flops=42), SHA_C: ref}
+    with LatencyDB(tmp_path / "host.db") as host:
+        counts = host.merge_from(tmp_path / "device.db", MergeScope(frozenset({"dev-pi"}), trusted))
+        assert counts == {"models": 2, "models_updated": 0, "devices": 1, "measurements": 2, "measurements_skipped": 0,
+                          "reference_measurements": 1, "ignored_measurements": 2}  # fmt: skip
+        assert uids(host.measurements()) == ["ok1"] and uids(host.measurements(space="reference")) == ["ref1"]
+        assert [d.device_id for d in host.devices()] == ["dev-pi"]
+        assert host.model(SHA_A) == model(SHA_A, flops=42) and host.model(SHA_B) is None
+        again = host.merge_from(tmp_path / "device.db", MergeScope(frozenset({"dev-pi"}), trusted))
+        assert (again["measurements"], again["measurements_skipped"], again["ignored_measurements"]) == (0, 2, 2)
 
 
 # -- schema and file handling ------------------------------------------------------------------

@@ -4,6 +4,7 @@ machine, running the agent of this checkout's virtual environment."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -87,7 +88,8 @@ def test_quoted_arguments_run_nothing_extra(sshd: dict, tmp_path: Path) -> None:
         client.close()
 
 
-def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Path) -> None:
+def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from hwnas.cli import main as hwnas_main
     from latency_db import LatencyDB
 
@@ -108,11 +110,35 @@ def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Pat
     assert hwnas_main(argv) == 0
     with LatencyDB(host_db) as db:
         assert [m.uid for m in db.measurements()] == [m.uid for m in first]
-    # measurements the host never received (a run cut off before the merge) come in with the next run
+    # measurements the host never received (a run cut off before the merge) come in with the next run;
+    # rows of other device names / models never sent, and changed model metadata, on the device do not
+    with LatencyDB(host_db) as db:
+        sent = {m.model_sha256: db.model(m.model_sha256) for m in first}
+    _plant_foreign_rows(remote / "latency.db", first[0])
     host_db.unlink()
+    capsys.readouterr()
     assert hwnas_main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["merged"]["ignored_measurements"] == 2
     with LatencyDB(host_db) as db:
         assert sorted(m.uid for m in db.measurements()) == sorted(m.uid for m in first)
+        assert [d.name for d in db.devices()] == ["pi 'four'; echo"]
+        assert {sha: db.model(sha) for sha in sent} == sent and len(db.models()) == len(sent) + 1  # + reference
+
+
+def _plant_foreign_rows(device_db: Path, mine) -> None:
+    """Another device name's row, a row of a model never sent, and changed metadata of a sent model."""
+    import dataclasses
+    import sqlite3
+
+    from latency_db import DeviceRecord, LatencyDB, ModelRecord
+
+    with LatencyDB(device_db) as db:
+        db.add_device(DeviceRecord("f" * 16, "someone-else", {}))
+        db.add_model(ModelRecord("e" * 64, space="nb201", arch="never-sent"))
+        db.add_measurements([dataclasses.replace(mine, uid="foreign-device", device_id="f" * 16),
+                             dataclasses.replace(mine, uid="foreign-model", model_sha256="e" * 64, arch="never-sent")])
+    with sqlite3.connect(device_db) as con:
+        con.execute("UPDATE models SET arch = 'tampered', flops = 1 WHERE sha256 = ?", (mine.model_sha256,))
 
 
 def test_profile_errors_are_one_line(sshd: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

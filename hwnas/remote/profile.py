@@ -4,7 +4,12 @@ Flow of :func:`profile_remote` (one device): connect with strict host keys; chec
 protocol version against this one's; upload the ``.onnx`` files (and ``manifest.jsonl``) by SFTP,
 skipping those whose sha256 already matches on the device (uploads go to a temporary name, then an
 atomic rename); run the agent with its progress lines streamed back; copy the device's database
-(with its WAL) back and merge it into the host database.
+(with its WAL) back and merge into the host database only what this run asked for: the
+measurements of the device it profiled (its id, asked of the device's agent for ``--device-name``)
+of the models it sent (and of the agent's drift reference). Everything else in the device's
+database (rows of other device names on the same box, models sent by other runs) is ignored and
+counted; the models' metadata is taken from the files sent, never from the device's rows
+(:class:`latency_db.merge.MergeScope`).
 
 Nothing is lost and nothing is duplicated: the agent stores each measurement on the device as it
 is taken and skips models already measured there, and the host merge matches measurements by uid.
@@ -68,12 +73,49 @@ class AgentFlags:
         return out
 
 
+#: Remote helper: the device id the agent stores its rows under for ``--device-name`` argv[1] ('' = default).
+_DEVICE_ID_SCRIPT = (
+    "import sys\n"
+    "from device_agent.fingerprint import device_fingerprint, device_id\n"
+    "print(device_id(device_fingerprint(sys.argv[1] or None)))\n"
+)
+
+
 def merged_text(merged: dict[str, int]) -> str:
     """``"2 new measurement(s)"``, with ``" (+1 of the drift reference)"`` when the device's
-    interleaved run also stored its reference's rows (see ``latency_db.merge``)."""
+    interleaved run also stored its reference's rows (see ``latency_db.merge``), and ``"; ignored 3
+    rows for other devices/models"`` when the device's database held rows this run did not ask for."""
     refs = int(merged.get("reference_measurements", 0))
+    ignored = int(merged.get("ignored_measurements", 0))
     text = f"{int(merged.get('measurements', 0)) - refs} new measurement(s)"
-    return text + (f" (+{refs} of the drift reference)" if refs else "")
+    text += f" (+{refs} of the drift reference)" if refs else ""
+    return text + (f"; ignored {ignored} rows for other devices/models" if ignored else "")
+
+
+def merge_scope(files: Sequence[Path], device_id: str) -> Any:
+    """The :class:`latency_db.merge.MergeScope` of one run: ``device_id``, and the models of the
+    ``.onnx`` ``files`` sent (records built here from the files and their ``manifest.jsonl``, as the
+    agent builds them) plus the agent's drift reference."""
+    from device_agent.models import discover_models
+    from device_agent.reference import reference_model
+    from latency_db.merge import MergeScope
+
+    onnx = [f for f in files if f.suffix == ".onnx"]
+    folder = onnx[0].parent
+    sent = {f.name for f in onnx}
+    models = [m for m in discover_models(folder, warn=lambda message: None) if m.path.name in sent]
+    ref = reference_model()
+    return MergeScope(frozenset({device_id}), {m.sha256: m.record for m in [*models, ref]})
+
+
+def remote_device_id(client: Any, python: str, device_name: str | None) -> str:
+    """The id under which the device's agent (run by ``python``) stores rows for ``device_name``
+    (None: its default, the hostname); ``RuntimeError`` (one line) when it cannot be read."""
+    code, out, err = run(client, remote_command([python, "-c", _DEVICE_ID_SCRIPT, device_name or ""]))
+    found = out.strip().splitlines()[-1:] if code == 0 else []
+    if not found or not re.fullmatch(r"[0-9a-f]{16}", found[0]):
+        raise RuntimeError(f"cannot read the device id from the device's agent: {' '.join((err or out).split())[-200:]}")
+    return found[0]
 
 
 def _sha256(path: Path) -> str:
@@ -126,8 +168,9 @@ def upload(client: Any, files: Sequence[Path], remote_dir: str, python: str) -> 
     return sent, len(files) - sent
 
 
-def pull_and_merge(client: Any, remote_db: str, host_db: str) -> dict[str, int]:
-    """Copy the device's database (and its WAL, if any) back and merge it into ``host_db``."""
+def pull_and_merge(client: Any, remote_db: str, host_db: str, scope: Any) -> dict[str, int]:
+    """Copy the device's database (and its WAL, if any) back and merge the rows of ``scope`` (a
+    :class:`latency_db.merge.MergeScope`) into ``host_db``."""
     from latency_db import LatencyDB
 
     sftp = client.open_sftp()
@@ -137,7 +180,7 @@ def pull_and_merge(client: Any, remote_db: str, host_db: str) -> dict[str, int]:
             sftp.get(remote_db, str(local))
         except FileNotFoundError:
             sftp.close()
-            return {"measurements": 0, "measurements_skipped": 0, "models": 0, "devices": 0}
+            return {"measurements": 0, "measurements_skipped": 0, "models": 0, "devices": 0, "ignored_measurements": 0}
         for suffix in ("-wal",):
             try:
                 sftp.get(remote_db + suffix, str(local) + suffix)
@@ -146,7 +189,7 @@ def pull_and_merge(client: Any, remote_db: str, host_db: str) -> dict[str, int]:
         sftp.close()
         LatencyDB(local).close()  # replays the WAL into the copy
         with LatencyDB(host_db) as db:
-            return db.merge_from(local)
+            return db.merge_from(local, scope)
 
 
 _PID_TAG = "HWNAS_AGENT_PID"
@@ -225,6 +268,7 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
             if protocol != PROTOCOL_VERSION:
                 raise RuntimeError(f"the device's agent {version} speaks protocol {protocol}, this host {PROTOCOL_VERSION}: "
                                    "install the same hwnas version on both")
+            device_id = remote_device_id(client, agent_python, flags.device_name)
             sent, kept = upload(client, files, mdir, agent_python)
             argv = [agent_python, "-m", "device_agent", "run", "--models", mdir, "--db", rdb, "--progress", "lines",
                     *flags.argv()]
@@ -237,13 +281,14 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
                                        "re-run the same command to resume") from None
                 on_line(f"connection lost ({exc}); reconnecting")
                 continue
-            merged = pull_and_merge(client, rdb, host_db)
+            merged = pull_and_merge(client, rdb, host_db, merge_scope(files, device_id))
             return {"host": target.host, "port": target.port, "agent_version": version, "protocol": protocol,
                     "python": agent_python, "uploaded": sent, "already_there": kept, "agent_exit": code,
-                    "attempts": attempts, "run_s": round(time.perf_counter() - t0, 2), "remote_db": rdb,
+                    "attempts": attempts, "run_s": round(time.perf_counter() - t0, 2), "remote_db": rdb, "device_id": device_id,
                     "db": host_db, "merged": merged}  # fmt: skip
         finally:
             client.close()
 
 
-__all__ = ["AgentFlags", "agent_version", "merged_text", "profile_remote", "pull_and_merge", "stop_agent", "upload"]
+__all__ = ["AgentFlags", "agent_version", "merge_scope", "merged_text", "profile_remote", "pull_and_merge",
+           "remote_device_id", "stop_agent", "upload"]
