@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from hwnas import predictor_commands
 from hwnas.errors import CLIError
 from latency_db import LatencyDB, MeasurementRecord, Status
 from latency_db.pg import is_url
@@ -216,7 +217,7 @@ def cmd_quantile(args: argparse.Namespace) -> int:
         raise CLIError(f"--q must be a percentile in [0, 100], got {args.q}")
     with _open_existing(args.db) as db:
         try:
-            rows = device_rows(db, args.device, args.runtime)
+            rows = device_rows(db, args.device, args.runtime, args.config)
         except PredictorError as exc:
             raise CLIError(str(exc)) from None
     value = float(np.percentile([r.latency_ms for r in rows], args.q))
@@ -244,6 +245,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     p.add_argument("--device", required=True, help="device (name or id)")
     p.add_argument("--q", type=float, default=50.0, help="percentile in [0, 100] (default 50)")
     p.add_argument("--runtime", help="only this runtime (needed when the device has several)")
+    p.add_argument("--config", metavar="HASH", help=predictor_commands.CONFIG_HELP)
     p = add("export", "write one CSV row per measurement (atomically)", cmd_export_csv)
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
     p = add(

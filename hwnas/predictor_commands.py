@@ -13,6 +13,10 @@ import numpy as np
 
 from hwnas.errors import CLIError
 
+#: ``--config`` of the commands that read a device's measurements (predictor, db quantile, search).
+CONFIG_HELP = ("only measurements under this protocol config (a prefix of its hash, as listed when a device has "
+               "several configurations: runtime, provider, threads, protocol)")
+
 KINDS = ("gnn", "gbdt", "lut", "flops", "params")
 
 
@@ -96,7 +100,7 @@ def _records(
 
     rows = []
     for dev in devices:
-        dev_rows = subsample(device_rows(db, dev, args.runtime), n, seed, (exclude or {}).get(dev, ()))
+        dev_rows = subsample(device_rows(db, dev, args.runtime, args.config), n, seed, (exclude or {}).get(dev, ()))
         if limit is not None and len(dev_rows) > limit:
             dev_rows = subsample(dev_rows, limit, seed + 1)
         rows += dev_rows
@@ -320,6 +324,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
         if db:
             q.add_argument("--db", default=default_db, help=f"latency database (default {default_db})")
             q.add_argument("--runtime", help="only measurements of this runtime (needed when a device has several)")
+            q.add_argument("--config", metavar="HASH", help=CONFIG_HELP)
         q.add_argument("--models", action="append", metavar="DIR", help="candidate folder(s) holding the ONNX files of measured models (repeatable)")
         q.add_argument("--cache", metavar="DIR", help="graph encoding cache (default $HWNAS_CACHE/graphs or .hwnas/cache/graphs)")
         q.add_argument("--workers", type=int, default=1, help="processes encoding graphs not yet cached (default 1)")

@@ -175,6 +175,7 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--device", help="device whose latency counts (db/flops/params/lut sources; a device of a "
                    "multi-device predictor; the name this machine is stored under for the measured source)")
     q.add_argument("--predictor", help="predictor file (predictor source)")
+    q.add_argument("--config", metavar="HASH", help="db/flops/params/lut sources: only the device's measurements under this protocol config (a prefix of its hash)")
     q.add_argument("--latency-confidence", type=float, default=0.9, metavar="Q",
                    help="learned sources (predictor, flops, params, lut): judge latency by the Q quantile of the "
                    "prediction's interval, so a hard budget holds with probability Q where the predictor is calibrated; "

@@ -104,7 +104,7 @@ def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
         raise CLIError(f"--latency-source {args.latency_source} needs --device D (a device with measurements in --db)")
     try:
         with open_db(args.db) as db:
-            rows = device_rows(db, args.device, None)
+            rows = device_rows(db, args.device, None, getattr(args, "config", None))
     except PredictorError as exc:
         raise CLIError(str(exc)) from None
     return attach_graphs(rows, graph_resolver(args)) if with_graphs else rows

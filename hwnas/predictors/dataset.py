@@ -1,8 +1,11 @@
 """Training data for predictors, read from the latency database.
 
-One row per (model, device): the newest OK measurement's median. A model is identified by its ONNX
-sha256, or by ``"space:arch"`` for rows imported from a table without a file; its graph comes from
-:class:`hwnas.graph.resolve.GraphResolver` (cache, candidate folders, or export of the arch).
+One row per (model, device): the newest OK measurement's median under one configuration of the
+device (:class:`Configuration`: device id, runtime, provider, threads, protocol config hash), so a
+CPU run and a CUDA run, or two boards that share a name, never become one training set. A model is
+identified by its ONNX sha256, or by ``"space:arch"`` for rows imported from a table without a
+file; its graph comes from :class:`hwnas.graph.resolve.GraphResolver` (cache, candidate folders, or
+export of the arch).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from hwnas.predictors.base import LatencyRecord, PredictorError
-from latency_db import LatencyDB, Status
+from latency_db import LatencyDB, MeasurementRecord, Status
+from latency_db.records import REFERENCE_SPACE
 
 
 @dataclass(frozen=True)
@@ -38,22 +42,84 @@ def model_key(sha256: str | None, space: str | None, arch: str | None) -> str:
     raise PredictorError("a measurement has neither a model sha256 nor a space and arch")
 
 
-def device_rows(db: LatencyDB, device: str, runtime: str | None = None) -> list[Row]:
-    """Newest OK latency per model on ``device`` (name or id).
+@dataclass(frozen=True)
+class Configuration:
+    """One way a device was measured: the key of a training set.
+
+    Attributes:
+        device_id: the device's id (two boards that share a name have two).
+        runtime, provider: e.g. ``onnxruntime``, ``cpu``.
+        threads: the protocol's thread count (None: the runtime's default, or an imported table).
+        config_hash: the protocol config's hash (``--config`` selects by a prefix of it; ``""``
+            for imported tables).
+    """
+
+    device_id: str
+    runtime: str
+    provider: str
+    threads: int | None
+    config_hash: str
+
+    def describe(self, n_models: int, with_device: bool) -> str:
+        """``"3f2a91c0 (onnxruntime/cpu, 4 threads, 12 models)"``, the device id first when asked."""
+        where = f"device {self.device_id}, " if with_device else ""
+        threads = "default threads" if self.threads is None else f"{self.threads} thread" + "s" * (self.threads != 1)
+        what = f"{self.runtime}/{self.provider}" if self.provider else self.runtime
+        return f"{self.config_hash[:8] or '(no hash)'} ({where}{what}, {threads}, {n_models} models)"
+
+
+def _configuration(r: MeasurementRecord) -> Configuration:
+    threads = r.config.get("threads") if isinstance(r.config, dict) else None
+    return Configuration(r.device_id, r.runtime, r.provider or "", threads if isinstance(threads, int) else None,
+                         r.config_hash or "")  # fmt: skip
+
+
+def configurations(recs: Sequence[MeasurementRecord]) -> dict[Configuration, int]:
+    """The configurations of ``recs`` (candidates' rows; the drift reference is not a configuration)
+    with how many distinct models each has, in order of first appearance."""
+    seen: dict[Configuration, set[str | None]] = {}
+    for r in recs:
+        if r.space != REFERENCE_SPACE:
+            seen.setdefault(_configuration(r), set()).add(r.model_sha256 or f"{r.space}:{r.arch}")
+    return {c: len(models) for c, models in seen.items()}
+
+
+def _one_configuration(recs: list[MeasurementRecord], device: str, config: str | None) -> list[MeasurementRecord]:
+    """The rows of the one configuration of ``recs`` (of prefix ``config`` when given); a one-line
+    :class:`PredictorError` that lists them and the flags that pick one when there are several."""
+    if config:
+        recs = [r for r in recs if (r.config_hash or "").startswith(config)]
+    found = configurations(recs)
+    if len(found) <= 1:
+        return recs
+    ids = {c.device_id for c in found}
+    listed = "; ".join(c.describe(n, len(ids) > 1) for c, n in found.items())
+    flags = ["--config HASH"] + (["--runtime R"] if len({c.runtime for c in found}) > 1 else [])
+    flags += ["--device ID"] if len(ids) > 1 else []
+    raise PredictorError(f"device {device!r} has measurements under {len(found)} configurations: {listed}; "
+                         f"pick one with {' or '.join(flags)}")
+
+
+def device_rows(db: LatencyDB, device: str, runtime: str | None = None, config: str | None = None) -> list[Row]:
+    """Newest OK latency per model on ``device`` (name or id) under its one configuration.
+
+    Args:
+        db: the latency database.
+        device: a device name (all devices of that name) or id.
+        runtime: only rows of this runtime.
+        config: only rows whose protocol config hash starts with this prefix.
 
     Raises:
-        PredictorError: unknown device (the message lists the known ones), several runtimes on
-            the device and none chosen, or no OK measurement.
+        PredictorError: unknown device (the message lists the known ones), several configurations
+            (:class:`Configuration`) left after ``runtime``/``config`` (the message lists them and
+            the flags that pick one), or no OK measurement.
     """
     devices = db.devices()
     names = {d.name for d in devices} | {d.device_id for d in devices}
     if device not in names:
         known = ", ".join(sorted({d.name for d in devices})) or "none"
         raise PredictorError(f"unknown device {device!r} in {db.path}; devices there: {known}")
-    recs = db.measurements(device=device, status=Status.OK, runtime=runtime)
-    runtimes = sorted({r.runtime for r in recs})
-    if len(runtimes) > 1:
-        raise PredictorError(f"device {device!r} has measurements of several runtimes ({', '.join(runtimes)}): pick one with --runtime")
+    recs = _one_configuration(db.measurements(device=device, status=Status.OK, runtime=runtime), device, config)
     latest: dict[str, Row] = {}
     for r in recs:
         if r.median_ms is None or not r.median_ms > 0:
@@ -62,7 +128,8 @@ def device_rows(db: LatencyDB, device: str, runtime: str | None = None) -> list[
         profile = r.environment.get("node_profile_ms") if isinstance(r.environment, dict) else None
         latest[key] = Row(key, r.model_sha256, r.space, r.arch, device, float(r.median_ms), profile or None)
     if not latest:
-        raise PredictorError(f"device {device!r} has no OK measurement in {db.path}")
+        under = f" under configuration {config}" if config else ""
+        raise PredictorError(f"device {device!r} has no OK measurement{under} in {db.path}")
     return list(latest.values())
 
 
