@@ -14,22 +14,16 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from latency_db.records import MeasurementRecord, Status
+from latency_db.tables import now_utc
 
 from device_agent import __version__
 from device_agent.fingerprint import environment, read_temperatures
 from device_agent.guard import Worker, WorkerDied, WorkerStartError, WorkerTimeout
 from device_agent.models import ModelFile
 from device_agent.protocol import MeasureConfig, MeasureResult
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with a ``Z`` suffix, e.g. ``2025-01-31T12:00:00.123Z``."""
-    now = datetime.now(timezone.utc)
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 def make_record(
     model: ModelFile, result: MeasureResult, config: MeasureConfig, *, device_id: str,
@@ -63,7 +57,7 @@ def make_record(
         environment=env,
         agent_version=__version__,
         source="agent",
-        created_at=utc_now(),
+        created_at=now_utc(),
         space=model.record.space,
         arch=model.record.arch,
     )

@@ -35,8 +35,19 @@ ModelKey = tuple[str | None, str | None, str | None]
 
 
 def now_utc() -> str:
-    """The current time as an ISO-8601 UTC timestamp with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    """The current time as the one timestamp format of the database: ISO-8601 UTC with milliseconds
+    and a ``Z`` suffix, e.g. ``2025-01-31T12:00:00.123Z`` (what the agent, the importer and the
+    model/device rows all write). Rows written before this format was the only one end in
+    ``+00:00`` instead; readers take both (:func:`parse_utc`), and the two sort alike to the millisecond."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc(text: str) -> datetime:
+    """A stored timestamp (``...Z`` or ``...+00:00``) as an aware UTC datetime; ``ValueError`` if it is neither."""
+    value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return value.astimezone(timezone.utc)
 
 
 def dumps(value: Any) -> str | None:

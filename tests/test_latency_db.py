@@ -119,7 +119,7 @@ def test_measurement_space_and_arch_come_from_the_model_row(db: LatencyDB) -> No
     db.add_measurement(meas("m1", SHA_A, space=None, arch=None, created_at=""))
     (got,) = db.measurements()
     assert (got.space, got.arch) == ("nb201", f"arch-{SHA_A}")
-    assert got.created_at.startswith("20") and got.created_at.endswith("+00:00")
+    assert got.created_at.startswith("20") and got.created_at.endswith("Z")
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -378,6 +378,29 @@ def test_scoped_merge_takes_only_the_profiled_device_and_the_sent_models(tmp_pat
         assert host.model(SHA_A) == model(SHA_A, flops=42) and host.model(SHA_B) is None
         again = host.merge_from(tmp_path / "device.db", MergeScope(frozenset({"dev-pi"}), trusted))
         assert (again["measurements"], again["measurements_skipped"], again["ignored_measurements"]) == (0, 2, 2)
+
+
+def test_one_timestamp_format_written_and_both_read(db: LatencyDB, tmp_path: Path) -> None:
+    """Every row is written as ``...T..:..:..sssZ`` (as the agent writes measurements); rows from
+    before, ending in ``+00:00``, still read and parse to the same instant."""
+    from latency_db.tables import now_utc, parse_utc
+
+    table = tmp_path / "t.csv"
+    table.write_text("space,arch,device,latency_ms\nnb201,a,pi,1\n")
+    db.import_csv(table)
+    db.add_model(model(SHA_A))
+    db.add_device(PI)
+    db.add_measurement(meas("new", SHA_A, created_at=""))
+    db.add_measurement(meas("old", SHA_A, created_at="2024-01-01T00:00:00.000+00:00"))
+    conn = sqlite3.connect(db.path)
+    stamps = [r[0] for t in ("models", "devices", "measurements") for r in conn.execute(f"SELECT created_at FROM {t}")]
+    conn.close()
+    fresh = [s for s in stamps if not s.startswith("2024-01-01")]
+    assert len(fresh) == 6 and all(len(s) == 24 and s.endswith("Z") for s in fresh + [now_utc()]), fresh
+    assert parse_utc("2024-01-01T00:00:00.000+00:00") == parse_utc("2024-01-01T00:00:00.000Z")
+    assert [m.created_at for m in db.measurements(model_sha256=SHA_A)][-1] == "2024-01-01T00:00:00.000+00:00"
+    with pytest.raises(ValueError):
+        parse_utc("2024-01-01T00:00:00")
 
 
 # -- schema and file handling ------------------------------------------------------------------
