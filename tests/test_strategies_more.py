@@ -105,6 +105,18 @@ def test_bad_parameters_are_refused_in_one_line() -> None:
         assert "\n" not in str(err.value)
 
 
+def test_nsga2_tell_without_its_objectives_is_an_error() -> None:
+    nsga = NSGA2(NB201, population=4, seed=0)
+    arch = nsga.ask()
+    with pytest.raises(ValueError, match=r"without objective\(s\) latency_ms .*metrics: accuracy") as err:
+        nsga.tell(arch, 1.0, {"accuracy": 90.0})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="accuracy"):
+        nsga.tell(arch, 1.0, {"accuracy": "n/a", "latency_ms": 2.0})
+    nsga.tell(arch, None, {})  # a failed trial: nothing to rank, not an error
+    assert nsga.offspring == []
+
+
 # -- REINFORCE -------------------------------------------------------------------------------
 def test_rl_policy_concentrates_on_rewarded_choices() -> None:
     rl = REINFORCE(NB201, lr=0.1, seed=0)

@@ -99,11 +99,24 @@ class NSGA2(Strategy):
         return arch
 
     def tell(self, arch: Arch, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
+        """Rank ``arch`` by its objectives in ``metrics``.
+
+        Raises:
+            ValueError: a completed trial (``score`` not None) whose ``metrics`` lack an objective or
+                hold a non-number for one: an evaluator that does not report what the search ranks
+                by is an error, not a trial to drop. A failed trial (``score`` None) without them is
+                ignored: there is nothing to rank.
+        """
         metrics = metrics or {}
         try:
             values = tuple(float(metrics[m]) for m, _ in self.objectives)
         except (KeyError, TypeError, ValueError):
-            return  # a failure, or metrics without the objectives: nothing to rank
+            if score is None:
+                return  # a failure: nothing to rank
+            bad = [m for m, _ in self.objectives if not isinstance(metrics.get(m), (int, float))]
+            raise ValueError(f"nsga2: trial {arch.spec} was told without objective(s) {', '.join(bad)} as numbers "
+                             f"(metrics: {', '.join(sorted(metrics)) or 'none'}); the evaluator must report every "
+                             "objective") from None
         if any(arch.spec == m[0] for m in (*self.parents, *self.offspring)):
             return
         self.offspring.append((arch.spec, values, score is not None))
