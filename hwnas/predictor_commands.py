@@ -77,10 +77,12 @@ def load_predictor_file(path: str) -> Any:
 
 def _make(kind: str, args: argparse.Namespace) -> Any:
     from hwnas.predictors import predictor_kinds
+    from hwnas.predictors.kinds import check_available
 
     kinds = predictor_kinds()
     if kind not in kinds:
         raise CLIError(f"--kind {kind}: unknown; choose one of {', '.join(kinds)}")
+    check_available(kind)
     if kind == "gnn":
         return kinds[kind](epochs=args.epochs, rank_weight=args.rank_weight, seed=args.seed)
     return kinds[kind]()

@@ -162,3 +162,15 @@ def test_embeddings_cached_across_adapted_predictors(setup, capsys) -> None:
     direct = a.predict(graphs)
     np.testing.assert_allclose([float(r["latency_ms"]) for r in rows], direct, rtol=1e-4)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("kind, missing", [("gbdt", "sklearn"), ("gnn", "torch and torch_geometric")])
+def test_a_kind_whose_packages_are_missing_says_how_to_install_them(kind, missing, tmp_path, capsys, monkeypatch) -> None:
+    from hwnas.predictors import kinds, predictor_kinds
+
+    monkeypatch.setattr(kinds, "_installed", lambda name: name not in ("sklearn", "torch", "torch_geometric"))
+    assert kind in predictor_kinds()  # listed, not left out to look unknown
+    code, _, err = run(capsys, "predictor", "train", "--db", str(tmp_path / "none.db"), "--device", "d",
+                       "--kind", kind, "--out", str(tmp_path / "p.json"))  # fmt: skip
+    assert code == 2 and "unknown" not in err
+    assert err.strip() == f"hwnas: error: predictor kind {kind!r} needs {missing}, not installed here: pip install 'hwnas[host]'"

@@ -46,8 +46,10 @@ __all__ = [
 def predictor_kinds() -> dict[str, type[Predictor]]:
     """The predictor classes by ``kind`` (a fresh dict each call; no import-time registry).
 
-    ``"gnn"`` is included when :mod:`hwnas.predictors.gnn` can be imported (it needs torch); a
-    missing module or missing torch leaves it out rather than failing.
+    Every kind of this hwnas is listed, whether or not its optional packages are installed (the
+    GNN module imports torch only when used): a kind that cannot be fitted here is refused by
+    :func:`hwnas.predictors.kinds.check_available` with how to install what it needs, not left
+    out to look unknown.
     """
     kinds: dict[str, type[Predictor]] = {
         FlopsLinear.kind: FlopsLinear,
@@ -55,10 +57,7 @@ def predictor_kinds() -> dict[str, type[Predictor]]:
         LookupTable.kind: LookupTable,
         GBDTPredictor.kind: GBDTPredictor,
     }
-    try:
-        from hwnas.predictors.gnn import GNNPredictor
-    except ImportError:
-        pass
-    else:
-        kinds["gnn"] = GNNPredictor
+    from hwnas.predictors.gnn import GNNPredictor
+
+    kinds["gnn"] = GNNPredictor
     return kinds
