@@ -1,8 +1,12 @@
 """Model files to measure: discovery, content hashes, manifest metadata and graph summaries.
 
 ``hwnas export`` writes ``DIR/<key>.onnx`` plus ``DIR/manifest.jsonl`` (one JSON object per line:
-``file`` or ``key``, ``arch``, ``space``, ``flops``, ``params``, ``input_shape``, ``sha256``). The
-manifest is optional: any folder of ``.onnx`` files can be measured.
+``file`` or ``key``, ``arch``, ``space``, ``form``, ``flops``, ``params``, ``input_shape``,
+``sha256``). The manifest is optional: any folder of ``.onnx`` files can be measured.
+
+A manifest's ``form`` (``reference`` or ``pruned``: how an NB201 cell was implemented, see
+``hwnas.export``) is kept in the model's ``graph_summary["form"]`` and, by the runner, in each
+measurement's ``config["form"]``: two forms of one architecture are two models, and their rows say so.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ class ModelFile:
     def arch(self) -> str | None:
         """The architecture string from the manifest, if any."""
         return self.record.arch
+
+    @property
+    def form(self) -> str | None:
+        """The implementation form from the manifest (``reference``, ``pruned``), if any."""
+        summary = self.record.graph_summary or {}
+        form = summary.get("form")
+        return str(form) if form else None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -162,6 +173,8 @@ def load_model_file(
     except (TypeError, ValueError):
         input_shape = _static_shape(summary)
     key = str(entry.get("key") or path.stem)
+    if entry.get("form"):
+        summary = {**(summary or {}), "form": str(entry["form"])}
     record = ModelRecord(
         sha256=sha,
         space=entry.get("space"),

@@ -41,7 +41,7 @@ def make_record(
         device_id=device_id,
         runtime=config.runtime,
         provider=config.provider,
-        config=config.to_dict(),
+        config={**config.to_dict(), "form": model.form} if model.form else config.to_dict(),
         config_hash=config.config_hash(),
         status=result.status,
         error=result.error,

@@ -128,10 +128,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         if show:
             show(i, total, f"{key}{' (already there)' if skipped else ''}")
 
-    entries = export_archs(space, archs, args.out, opset=args.opset, on_progress=on_progress)
-    out = {"space": space.name, "out": str(args.out), "models": len(entries), **counts}
+    entries = export_archs(space, archs, args.out, opset=args.opset, form=args.form, on_progress=on_progress)
+    out = {"space": space.name, "form": args.form, "out": str(args.out), "models": len(entries), **counts}
     text = (
-        f"{len(entries)} {space.name} candidates in {args.out} "
+        f"{len(entries)} {space.name} candidates ({args.form} form) in {args.out} "
         f"({counts['exported']} exported, {counts['skipped']} already there); manifest: {Path(args.out) / 'manifest.jsonl'}"
     )
     emit(out, args.json, text)
@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_exp.add_argument("--all", action="store_true", help="export every architecture (nb201 only: 15,625)")
     p_exp.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p_exp.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p_exp.add_argument(
+        "--form",
+        choices=("reference", "pruned"),
+        default="reference",
+        help="reference: every NB201 edge computed, as the published latency tables (default); "
+        "pruned: the deployable cell without none edges and dead operations (same outputs)",
+    )
     p_exp.add_argument("--json", action="store_true", help="print a JSON summary")
     p_exp.set_defaults(func=cmd_export)
 

@@ -1,8 +1,16 @@
 """Architecture -> PyTorch -> ONNX, and the candidate folders the device agent measures.
 
 A candidate folder holds ``<key>.onnx`` files and ``manifest.jsonl`` (one JSON object per model:
-``arch, key, space, file, flops, macs, params, input_shape, sha256, opset``), which is what
+``arch, key, space, form, file, flops, macs, params, input_shape, sha256, opset``), which is what
 ``device_agent run --models DIR`` reads.
+
+**Forms.** ``reference`` (the default) computes every edge of an NB201 cell, as NAS-Bench-201's
+implementation and the published latency tables do. ``pruned`` is the deployable form
+(:meth:`hwnas.nets.nb201_net.NB201Network.pruned`): no ``none`` edges, no operations without a path
+from the cell's input or to its output, with the same weights and the same outputs. Spaces without
+dead work (macro) export the same network in both forms. The form is written to the manifest, and
+the device agent stores it with the model (``graph_summary["form"]``) and with each measurement
+(``config["form"]``), so rows of the two forms are told apart.
 
 Export is deterministic: weights are initialised from a seed derived from the architecture, and
 the TorchScript-based exporter (``dynamo=False``, about 0.1 s a model here, against 1-4 s for the
@@ -40,6 +48,15 @@ from hwnas.space.base import Arch, SearchSpace
 
 MANIFEST = "manifest.jsonl"
 DEFAULT_OPSET = 17
+#: Implementation forms of an architecture's network (see the module docstring).
+FORMS = ("reference", "pruned")
+
+
+def check_form(form: str) -> str:
+    """``form`` if it is one of :data:`FORMS`; ``ValueError`` naming them otherwise."""
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; choose one of: {', '.join(FORMS)}")
+    return form
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class ExportedModel:
     input_shape: tuple[int, ...]
     opset: int
     graph_summary: dict[str, Any]
+    form: str = "reference"
 
     def manifest_entry(self) -> dict[str, Any]:
         """The JSON object written to ``manifest.jsonl`` for this model."""
@@ -63,6 +81,7 @@ class ExportedModel:
             "arch": self.arch.spec,
             "key": self.key,
             "space": self.arch.space,
+            "form": self.form,
             "file": self.path.name,
             "flops": self.flops,
             "macs": self.macs,
@@ -74,15 +93,21 @@ class ExportedModel:
         }
 
 
-def arch_to_onnx(space: SearchSpace, arch: Arch, *, opset: int = DEFAULT_OPSET) -> bytes:
-    """Serialised ONNX model (eval mode, batch 1, BatchNorm folded) of ``arch``; deterministic."""
+def arch_to_onnx(space: SearchSpace, arch: Arch, *, opset: int = DEFAULT_OPSET, form: str = "reference") -> bytes:
+    """Serialised ONNX model (eval mode, batch 1, BatchNorm folded) of ``arch``; deterministic.
+
+    Both forms carry the same weights (drawn from the same seed), so their outputs are equal.
+    """
     import torch
 
+    check_form(form)
     seed = int(arch.digest(8), 16)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = space.to_torch(arch).eval()
         _randomize_batchnorm(net)
+    if form == "pruned" and hasattr(net, "pruned"):
+        net = net.pruned(space.input_shape(arch))
     dummy = torch.zeros(space.input_shape(arch))
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -147,9 +172,11 @@ def write_manifest(folder: str | os.PathLike, entries: Iterable[dict[str, Any]])
     return path
 
 
-def export_arch(space: SearchSpace, arch: Arch, out_dir: Path, *, opset: int = DEFAULT_OPSET) -> ExportedModel:
+def export_arch(
+    space: SearchSpace, arch: Arch, out_dir: Path, *, opset: int = DEFAULT_OPSET, form: str = "reference"
+) -> ExportedModel:
     """Export one architecture to ``out_dir/<key>.onnx`` (checked with ``onnx.checker``)."""
-    data = arch_to_onnx(space, arch, opset=opset)
+    data = arch_to_onnx(space, arch, opset=opset, form=form)
     model = onnx.load_from_string(data)
     onnx.checker.check_model(model, full_check=True)
     stats = graph_stats(model)
@@ -167,6 +194,7 @@ def export_arch(space: SearchSpace, arch: Arch, out_dir: Path, *, opset: int = D
         input_shape=stats.input_shape,
         opset=stats.opset,
         graph_summary=stats.summary(),
+        form=form,
     )
 
 
@@ -176,19 +204,23 @@ def export_archs(
     out_dir: str | os.PathLike,
     *,
     opset: int = DEFAULT_OPSET,
+    form: str = "reference",
     on_progress: Callable[[int, str, bool], None] | None = None,
     flush_every: int = 100,
 ) -> list[dict[str, Any]]:
     """Export ``archs`` into ``out_dir`` and update its manifest; returns their manifest entries.
 
-    A model whose file already exists with the sha256 that the manifest records is not exported
-    again, so an interrupted export of many models resumes. The manifest is rewritten atomically
+    A folder holds one form of each architecture: exporting another form replaces the file and
+    its manifest entry (entries without ``form`` are ``reference``, as exported before forms
+    existed). A model whose file already exists, in the same form, with the sha256 that the
+    manifest records is not exported again, so an interrupted export of many models resumes. The manifest is rewritten atomically
     every ``flush_every`` models and at the end (also when interrupted), so it never describes a
     file that is not there; a file written after the last flush is simply exported again.
 
     Args:
         on_progress: called as ``on_progress(i, key, skipped)`` after each model (``i`` from 1).
     """
+    check_form(form)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = {e.get("key"): e for e in read_manifest(out) if e.get("key")}
@@ -200,10 +232,14 @@ def export_archs(
             old = entries.get(key)
             path = out / f"{key}.onnx"
             skipped = bool(
-                old and old.get("arch") == arch.spec and path.exists() and sha256_file(path) == old.get("sha256")
+                old
+                and old.get("arch") == arch.spec
+                and old.get("form", "reference") == form
+                and path.exists()
+                and sha256_file(path) == old.get("sha256")
             )
             if not skipped:
-                entries[key] = export_arch(space, arch, out, opset=opset).manifest_entry()
+                entries[key] = export_arch(space, arch, out, opset=opset, form=form).manifest_entry()
                 dirty += 1
                 if dirty >= flush_every:
                     write_manifest(out, entries.values())

@@ -77,13 +77,17 @@ def front_of(trials: Sequence[Trial], x: str = "latency_ms", y: str = "accuracy"
     return sorted(({"arch": pts[i].arch, x: pts[i].metrics[x], y: pts[i].metrics[y]} for i in idx), key=lambda r: r[x])
 
 
-def export_best(space: SearchSpace, arch_spec: str, out: Path) -> Path:
-    """Write the best architecture to ``out/best.onnx`` (atomically) and return the path."""
+def export_best(space: SearchSpace, arch_spec: str, out: Path, *, form: str = "pruned") -> Path:
+    """Write the best architecture to ``out/best.onnx`` (atomically) and return the path.
+
+    The deployable ``pruned`` form by default (no ``none`` edges, no dead operations; the same
+    outputs as the reference form): this file is what gets shipped, not a benchmark replica.
+    """
     from hwnas.export import arch_to_onnx
     from hwnas.fileio import atomic_write_bytes
 
     path = out / "best.onnx"
-    atomic_write_bytes(path, arch_to_onnx(space, space.parse(arch_spec)))
+    atomic_write_bytes(path, arch_to_onnx(space, space.parse(arch_spec), form=form))
     return path
 
 

@@ -30,6 +30,7 @@ from hwnas.graph.sketch import Attrs, GraphSketch, NodeTemplates
 from hwnas.space.base import Arch, SearchSpace
 from hwnas.space.macro import FIRST_BLOCK_CHANNELS, HEAD_CHANNELS, STEM_CHANNELS, MacroSpace, parse_op
 from hwnas.space.nb201 import EDGES, OPS, NB201Space
+from hwnas.space.nb201_cell import CellPlan
 
 #: ``nn.BatchNorm2d`` defaults as the exporter writes them (epsilon as float32).
 _BN_ATTRS: Attrs = (("epsilon", 9.999999747378752e-06), ("momentum", 0.8999999761581421), ("training_mode", 0))
@@ -40,8 +41,9 @@ class ArchEncoder:
     """Encoded graphs of NB201 and macro architectures, equal to encoding their ONNX exports.
 
     Contract:
-        * ``encode(space, arch) == encode_onnx(arch_to_onnx(space, arch))`` field by field, for every
-          architecture of a supported space (any constructor settings of the space).
+        * ``encode(space, arch, form) == encode_onnx(arch_to_onnx(space, arch, form=form))`` field by
+          field, for every architecture of a supported space (any constructor settings of the
+          space) and both forms.
         * Deterministic, and no torch: the first network of a new shape computes its node
           templates with ONNX shape inference (milliseconds), later ones reuse them.
         * Holds a growing memo of node templates; not thread-safe (use one per thread).
@@ -55,17 +57,20 @@ class ArchEncoder:
         """Whether ``space``'s networks have a replay here (exactly these classes, not subclasses)."""
         return type(space) in (NB201Space, MacroSpace)
 
-    def encode(self, space: SearchSpace, arch: Arch) -> GraphData:
-        """The graph of ``arch``'s exported network.
+    def encode(self, space: SearchSpace, arch: Arch, form: str = "reference") -> GraphData:
+        """The graph of ``arch``'s network exported in ``form`` (:data:`hwnas.export.FORMS`).
 
         Raises:
-            ValueError: the space is not supported, or ``arch`` is not one of its architectures.
+            ValueError: the space is not supported, ``arch`` is not one of its architectures, or
+                the form is unknown.
         """
         if not self.supports(space):
             raise ValueError(f"no direct graph encoding for space {space.name!r}: encode its ONNX export")
+        if form not in ("reference", "pruned"):
+            raise ValueError(f"unknown form {form!r}; choose one of: reference, pruned")
         sketch = GraphSketch(self._templates, space.input_shape(arch))
         if isinstance(space, NB201Space):
-            _nb201(sketch, space, arch)
+            _nb201(sketch, space, arch, pruned=form == "pruned")
         else:
             assert isinstance(space, MacroSpace)
             _macro(sketch, space, arch)
@@ -114,8 +119,9 @@ def _classifier(sk: GraphSketch, x: int, num_classes: int) -> None:
 # -- NB201 (hwnas.nets.nb201_net) ----------------------------------------------------------------
 
 
-def _nb201(sk: GraphSketch, space: NB201Space, arch: Arch) -> None:
+def _nb201(sk: GraphSketch, space: NB201Space, arch: Arch, pruned: bool = False) -> None:
     ops = [OPS[o] for o in space.encode(arch)]
+    plan = CellPlan.of(ops) if pruned else None
     x = _conv(sk, "/stem/stem.0", sk.input, space.channels, 3)  # stem conv + BN
     c, layer = space.channels, 0
     for stage in range(3):
@@ -123,9 +129,13 @@ def _nb201(sk: GraphSketch, space: NB201Space, arch: Arch) -> None:
             x = _basic_block(sk, f"/cells/cells.{layer}", x, 2 * c)
             c, layer = 2 * c, layer + 1
         for _ in range(space.cells_per_stage):
-            x = _cell(sk, f"/cells/cells.{layer}", x, ops)
+            if plan is None:
+                x = _cell(sk, f"/cells/cells.{layer}", x, ops)
+            else:
+                x = _pruned_cell(sk, f"/cells/cells.{layer}", x, plan)
             layer += 1
-    x = sk.add("/lastact/lastact.0", "BatchNormalization", [x], attrs=_BN_ATTRS, weights=((c,),) * 4)
+    if not sk.is_unconsumed_conv(x):  # a pruned cell may end in a conv: the exporter folds BN into it
+        x = sk.add("/lastact/lastact.0", "BatchNormalization", [x], attrs=_BN_ATTRS, weights=((c,),) * 4)
     x = sk.add("/lastact/lastact.1", "Relu", [x])
     _classifier(sk, x, space.num_classes)
 
@@ -144,6 +154,29 @@ def _cell(sk: GraphSketch, scope: str, x: int, ops: list[str]) -> int:
             total = sk.add(scope, "Add", [total, t])
         nodes.append(total)
     return nodes[3]
+
+
+def _pruned_cell(sk: GraphSketch, scope: str, x: int, plan: CellPlan) -> int:
+    """``PrunedNB201Cell.forward``: live edges node by node, each node's constant added last."""
+    nodes = {0: x}
+    for node in plan.computed:
+        terms = [_edge(sk, f"{scope}/edge_ops.{e}", f"edge_ops.{e}", plan.ops[e], nodes[EDGES[e][1]]) for e in plan.edges_into(node)]
+        total = terms[0]
+        for t in terms[1:]:
+            total = sk.add(scope, "Add", [total, t])
+        if plan.adds_constant(node):
+            total = _add_constant(sk, scope, total, plan.const_kind[node])
+        nodes[node] = total
+    if plan.output_live:
+        return nodes[3]
+    out = sk.add(scope, "Mul", [x], consts=(0.0,))
+    return _add_constant(sk, scope, out, plan.const_kind[3]) if plan.adds_constant(3) else out
+
+
+def _add_constant(sk: GraphSketch, scope: str, x: int, kind: str) -> int:
+    """``x + const``: a ``[1, C, 1, 1]`` (uniform) or ``[1, C, H, W]`` (map) initializer."""
+    _, c, h, w = sk.shape(x)
+    return sk.add(scope, "Add", [x], weights=((1, c, 1, 1) if kind == "uniform" else (1, c, h, w),))
 
 
 def _edge(sk: GraphSketch, scope: str, name: str, op: str, x: int) -> int:

@@ -16,6 +16,10 @@ hwnas's spaces, by ``space`` and ``arch``. :class:`GraphResolver` turns such a t
    through :func:`hwnas.export.arch_to_onnx`, the same path as ``hwnas export`` (about 0.2 s; cached
    under the sha256 of the exported bytes and under ``"space:arch"``).
 
+Steps 3 and 4 build the resolver's ``form`` (``reference`` by default, the default export; see
+:mod:`hwnas.export`); graphs of the ``pruned`` form are cached under ``"space:arch@pruned"``, so
+the two never mix. A model found by its sha256 is the graph of that file, whatever its form.
+
 Anything else is a :class:`~hwnas.predictors.base.PredictorError`.
 
 Example:
@@ -66,6 +70,7 @@ class _Job:
     space: str | None = None
     arch: str | None = None
     direct: bool = False
+    form: str = "reference"
 
     @property
     def ident(self) -> tuple[str, ...]:
@@ -93,6 +98,7 @@ class GraphResolver:
         model_dirs: candidate folders (as written by ``hwnas export``) to look ONNX files up in.
         direct: build the graphs of architectures of hwnas's spaces directly (the default); ``False``
             exports them through torch instead (the reference path, for tests and benchmarks).
+        form: the form in which architectures are built or exported (:data:`hwnas.export.FORMS`).
 
     Attributes:
         encode_s: seconds this resolver has spent making graphs that were not cached (building,
@@ -100,11 +106,19 @@ class GraphResolver:
     """
 
     def __init__(
-        self, cache: GraphCache | None, model_dirs: Sequence[str | os.PathLike[str]] = (), *, direct: bool = True
+        self,
+        cache: GraphCache | None,
+        model_dirs: Sequence[str | os.PathLike[str]] = (),
+        *,
+        direct: bool = True,
+        form: str = "reference",
     ) -> None:
+        if form not in ("reference", "pruned"):
+            raise ValueError(f"unknown form {form!r}; choose one of: reference, pruned")
         self.cache = cache
         self.model_dirs = tuple(Path(d) for d in model_dirs)
         self.direct = direct
+        self.form = form
         self._manifest_index: dict[str, Path] | None = None
         self._file_index: dict[str, Path] | None = None
         self._spaces: dict[str, SearchSpace] = {}
@@ -218,8 +232,12 @@ class GraphResolver:
             if hit is not None:
                 return hit
         if space and arch:
-            return self.cache.get(f"{space}:{arch}")
+            return self.cache.get(self._arch_key(space, arch))
         return None
+
+    def _arch_key(self, space: str, arch: str) -> str:
+        """Cache key of an architecture's graph in this resolver's form."""
+        return f"{space}:{arch}" if self.form == "reference" else f"{space}:{arch}@{self.form}"
 
     def _job(self, sha: str | None, space: str | None, arch: str | None) -> _Job:
         if sha:
@@ -232,7 +250,8 @@ class GraphResolver:
                 space_obj.parse(arch)
             except ValueError as exc:
                 raise _error(f"cannot export model {space}:{arch}: {exc}") from None
-            return _Job(sha256=sha, space=space, arch=arch, direct=self.direct and ArchEncoder.supports(space_obj))
+            direct = self.direct and ArchEncoder.supports(space_obj)
+            return _Job(sha256=sha, space=space, arch=arch, direct=direct, form=self.form)
         if sha:
             raise _error(f"no ONNX file for model {sha[:12]}: pass the folder of its candidates with --models DIR")
         raise _error("a model has neither sha256 nor architecture: cannot find its ONNX graph")
@@ -252,7 +271,7 @@ class GraphResolver:
             self._arch_encoder = ArchEncoder()
         space = self._space(str(job.space))
         try:
-            return self._arch_encoder.encode(space, space.parse(str(job.arch)))
+            return self._arch_encoder.encode(space, space.parse(str(job.arch)), job.form)
         except Exception as exc:  # a replay that cannot type a node: one line naming the model
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _error(f"cannot encode model {job.label}: {msg}") from None
@@ -300,7 +319,7 @@ class GraphResolver:
         if exported_sha:
             self.cache.put(exported_sha, graph)
         if job.space and job.arch:
-            self.cache.put(f"{job.space}:{job.arch}", graph)
+            self.cache.put(self._arch_key(job.space, job.arch), graph)
 
 
 def _run_job(job: _Job, in_worker: bool) -> tuple[GraphData, str | None]:
@@ -325,7 +344,7 @@ def _run_job(job: _Job, in_worker: bool) -> tuple[GraphData, str | None]:
 
             torch.set_num_threads(1)  # one process per core: no oversubscription
         space = get_space(str(job.space))
-        data = arch_to_onnx(space, space.parse(str(job.arch)))
+        data = arch_to_onnx(space, space.parse(str(job.arch)), form=job.form)
         return encode_onnx(data), hashlib.sha256(data).hexdigest()
     except PredictorError:
         raise

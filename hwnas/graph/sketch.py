@@ -274,6 +274,12 @@ class GraphSketch:
             self._cse[cse_key] = tensor
         return tensor
 
+    def is_unconsumed_conv(self, tensor: int) -> bool:
+        """Whether ``tensor`` is the output of a ``Conv`` that no node reads yet: a BatchNorm added
+        after it is folded into it by the exporter (so the replay adds none)."""
+        node = self._producer[tensor]
+        return node >= 0 and self._nodes[node].op == "Conv" and all(p != node for p, _ in self._edges)
+
     def graph(self) -> GraphData:
         """The encoded graph of the nodes added so far (equal to what ``encode_onnx`` gives for the
         exported model, when the sketch follows the exporter)."""
