@@ -35,12 +35,24 @@ def _prefilter(source: Any, bound: float) -> Any:
     return feasible
 
 
+def _latency_text(best: dict[str, Any], label: str) -> str:
+    """The answer's latency: measured, or predicted with its interval."""
+    if best.get("latency_measured"):
+        return f"latency {best['latency_ms']:.3f} ms (measured on this machine; predicted {best.get('latency_mean_ms', 0):.3f} ms)"
+    text = f"latency {best['latency_ms']:.3f} ms ({label})"
+    if best.get("latency_low_ms") is not None:
+        text += f", 90% interval {best['latency_low_ms']:.3f}-{best['latency_high_ms']:.3f} ms"
+        text += " (extrapolated)" if best.get("extrapolated") else ""
+    return text
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
     from hwnas.executors import done_future, make_executor, run_trials, then
     from hwnas.search_latency import make_source
-    from hwnas.search_report import export_best, front_of, pareto_plot, progress, ranked, trial_summary, verify_text, verify_top
+    from hwnas.search_report import (closed_loop_text, export_best, front_of, pareto_plot, progress, ranked, trial_summary,
+                                     verify_text, verify_top)
     from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
@@ -64,7 +76,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     out = Path(args.out)
     evaluator = make_evaluator(args, space)
-    latency_of = make_source(args, space, out)
+    latency_of = make_source(args, space, out, budget if args.constraint == "hard" else None)
     strategy = make_strategy(args, space, latency_of, budget)
     if budget is not None and args.constraint == "hard" and latency_of.cheap:
         strategy.prefilter = _prefilter(latency_of, budget)
@@ -93,12 +105,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
-                "weights": weights, "seed": args.seed}  # fmt: skip
+                "weights": weights, "seed": args.seed, "measure_uncertain": latency_of.loop is not None}  # fmt: skip
     with Study(out / "study.db", strategy, settings) as study:
         done = sum(t.state != TrialState.PENDING for t in study.trials())
         show = None if args.json else progress(args.budget_evals, done)
         best = run_trials(study, args.budget_evals, submit, executor, show)
         trials = study.trials()
+    confirmed = None
+    if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
+        best, checked = latency_of.loop.confirm(ranked(trials))
+        confirmed = {"checked": checked, "confirmed": best is not None}
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
         "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
@@ -109,6 +125,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         "wall_s": round(wall, 3),
         **latency_of.timing(),
     }
+    if latency_of.loop is not None:
+        result["closed_loop"] = {**latency_of.loop.summary(), **(confirmed or {})}
+        if best is not None:
+            result["best"]["latency_ms"] = result["best"]["latency_measured_ms"] = latency_of.loop.measured[best.arch].measured_ms
+            result["best"]["latency_measured"] = True
     if any(isinstance(t.metrics.get("accuracy"), (int, float)) for t in trials):
         title = f"{args.strategy} / {args.evaluator} / {latency_of.label}"
         plot = pareto_plot(trials, out / "pareto.png", budget_ms=budget, title=title)
@@ -127,12 +148,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
     if best is None:
         n = len(trials)
+        if confirmed is not None:
+            missed = ", ".join(f"{c['measured_ms']:.3f} ms" for c in confirmed["checked"])
+            raise CLIError(f"no answer confirmed by measurement: the best {len(confirmed['checked'])} candidates measured "
+                           f"{missed} against --latency-budget-ms {budget}; run again with the same --out to go on, "
+                           "or raise the budget")  # fmt: skip
         raise CLIError(f"no feasible architecture: none of {n} trials met --latency-budget-ms {budget}; raise the budget")
     acc = best.metrics.get("accuracy")
     head = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
             f"{wall:.1f} s): {best.arch}\n  accuracy {acc:.4g} ({best.metrics.get('accuracy_source')}), "
-            f"latency {best.metrics['latency_ms']:.3f} ms ({latency_of.label})\n  {out / 'result.json'}, "
+            f"{_latency_text(result['best'], latency_of.label)}\n  {out / 'result.json'}, "
             f"{result['best_onnx']}" + (f", {result['plot']}" if result.get("plot") else ""))  # fmt: skip
+    if latency_of.loop is not None:
+        text.insert(0, closed_loop_text(result["closed_loop"]))
     emit(result if args.json else None, args.json, "\n".join([head, *text]))
     return 0
 
@@ -180,6 +208,12 @@ def add_parser(sub: Any, default_db: str) -> None:
                    help="learned sources (predictor, flops, params, lut): judge latency by the Q quantile of the "
                    "prediction's interval, so a hard budget holds with probability Q where the predictor is calibrated; "
                    "0.5 = the point prediction (default 0.9)")
+    q.add_argument("--measure-uncertain", action=argparse.BooleanOptionalAction, default=None,
+                   help="learned sources with a hard budget: measure on this machine each candidate whose 90%% interval "
+                   "straddles the budget (stored in --db), adapt the predictor every few measurements, and measure the "
+                   "answer before reporting it feasible. Default: on when --device is this machine in --db")
+    q.add_argument("--measure-max", type=int, metavar="N",
+                   help="--measure-uncertain: measure at most N uncertain candidates per search (default 30)")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
                    help="hard: reject candidates over budget before training; soft: MnasNet reward or --weights")  # fmt: skip

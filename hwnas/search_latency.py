@@ -48,8 +48,12 @@ class LatencySource:
     meter: Any = None
     resolver: Any = None
     time_s: float = 0.0
+    loop: Any = None
+    predictor: Any = None
+    predictor_device: str | None = None
     _memo: dict[str, float] = field(default_factory=dict)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _generation: int = 0
 
     def detail(self, arch: Arch) -> dict[str, Any]:
         """What a learned source knows of ``arch`` beyond the latency it returned (``{}`` for the
@@ -59,6 +63,9 @@ class LatencySource:
         return dict(self.details.get(arch.spec, {}))
 
     def __call__(self, arch: Arch) -> float:
+        if self.loop is not None and self.loop.generation != self._generation:
+            self._memo.clear()  # the closed loop adapted its predictor: predictions changed
+            self._generation = self.loop.generation
         if arch.spec not in self._memo:
             t0 = time.perf_counter()
             try:
@@ -75,12 +82,15 @@ class LatencySource:
         return {"latency_computed": len(self._memo), "latency_s": round(self.time_s, 3), "graph_encode_s": enc}
 
 
-def make_source(args: argparse.Namespace, space: SearchSpace, out: Path) -> LatencySource:
-    """The source chosen by ``args.latency_source`` (see the module docstring).
+def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_ms: float | None = None) -> LatencySource:
+    """The source chosen by ``args.latency_source`` (see the module docstring); a learned source
+    with a hard ``budget_ms`` runs in a :class:`~hwnas.closed_loop.ClosedLoop` when
+    ``--measure-uncertain`` is on (by default when ``--device`` is this machine).
 
     Raises:
-        CLIError: a missing ``--db``/``--device``/``--predictor``, or a database without
-            measurements of the device.
+        CLIError: a missing ``--db``/``--device``/``--predictor``, a database without
+            measurements of the device, or ``--measure-uncertain`` for a device that is not this
+            machine.
     """
     kind = args.latency_source
     if kind == "measured":
@@ -90,9 +100,77 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path) -> Late
         return LatencySource(f"measured:{args.device or 'this machine'}", meter.latency_ms, cheap=False, meter=meter)
     if kind == "db":
         return _from_db(args, space)
-    if kind == "predictor":
-        return _from_predictor(args, space)
-    return _fitted(args, space, kind)
+    loop = _closed_loop_wanted(args, budget_ms)
+    src = _from_predictor(args, space) if kind == "predictor" else _fitted(args, space, kind)
+    if loop:
+        src = _with_closed_loop(args, space, out, src, float(budget_ms))  # type: ignore[arg-type]
+    return src
+
+
+def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bool:
+    """Whether to measure uncertain candidates: ``--measure-uncertain`` on, or left unset (auto)
+    with a hard budget and ``--device`` naming this machine in ``--db``."""
+    wanted = getattr(args, "measure_uncertain", None)
+    if wanted is False:
+        return False
+    hard = budget_ms is not None and getattr(args, "constraint", "hard") == "hard"
+    if not hard:
+        if wanted:
+            raise CLIError("--measure-uncertain needs a hard --latency-budget-ms (it measures candidates whose interval straddles it)")
+        return False
+    if not args.device:
+        if wanted:
+            raise CLIError("--measure-uncertain needs --device D: this machine's name in --db")
+        return False
+    here = _is_this_machine(args.db, args.device)
+    if wanted and not here:
+        raise CLIError(f"--measure-uncertain: device {args.device!r} in {args.db} is not this machine (another "
+                       "fingerprint), and measuring it here would mix devices; run the search on that device, or "
+                       "drop --measure-uncertain")  # fmt: skip
+    return here
+
+
+def _is_this_machine(db_path: str, device: str) -> bool:
+    """Whether ``device`` (name or id) in the database has this machine's fingerprint."""
+    from device_agent.fingerprint import device_fingerprint, device_id
+
+    from latency_db import LatencyDB
+
+    if not Path(db_path).exists():
+        return False
+    with LatencyDB(db_path, read_only=True) as db:
+        rec = db.device(device)
+    return rec is not None and rec.device_id == device_id(device_fingerprint(name=rec.name))
+
+
+def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, src: LatencySource,
+                      budget_ms: float) -> LatencySource:  # fmt: skip
+    """``src``'s predictor in a closed loop that measures on this machine (see :mod:`hwnas.closed_loop`)."""
+    from hwnas.closed_loop import MAX_MEASUREMENTS, ClosedLoop
+    from hwnas.local_meter import LocalMeter
+
+    meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
+    resolver = src.resolver
+
+    def records() -> list[Any]:
+        return [r for r in _device_records(args, True) if r.space in (None, space.name)]
+
+    loop = ClosedLoop(
+        predictor=src.predictor, device=src.predictor_device, budget_ms=budget_ms, confidence=_confidence(args),
+        graph_of=lambda arch: resolver.graph_for(None, space.name, arch.spec), parse=space.parse,
+        measure=meter.latency_ms, records=records, log_path=out / "measured.json",
+        max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
+    )  # fmt: skip
+    details = src.details
+
+    def latency(arch: Arch) -> float:
+        d = loop.latency(arch)
+        details[arch.spec] = {k: v for k, v in d.items() if k != "latency_ms"}
+        return float(d["latency_ms"])
+
+    label = f"{src.label}, measured where uncertain on {args.device}"
+    return LatencySource(label, latency, cheap=True, meter=meter, resolver=resolver, details=details, loop=loop,
+                         predictor=src.predictor, predictor_device=src.predictor_device)  # fmt: skip
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
@@ -168,7 +246,8 @@ def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: st
         return float(p.mean_ms[0] if q == 0.5 else p.quantile_ms(q)[0])
 
     suffix = "" if q == 0.5 else f", q{q:g}"
-    return LatencySource(f"{label}{suffix}", latency, cheap=True, resolver=resolver, details=details)
+    return LatencySource(f"{label}{suffix}", latency, cheap=True, resolver=resolver, details=details,
+                         predictor=pred, predictor_device=device)  # fmt: skip
 
 
 def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:

@@ -133,6 +133,22 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
     return summary
 
 
+def closed_loop_text(c: dict[str, Any]) -> str:
+    """What the closed loop of ``--measure-uncertain`` did: measurements, adaptations, coverage,
+    and the answer's confirmation."""
+    n = c["measured_uncertain"]
+    line = (f"closed loop: measured {n} uncertain candidate{'s' * (n != 1)} on this machine (at most "
+            f"{c['max_measurements']}), adapted the predictor {c['adaptations']} time{'s' * (c['adaptations'] != 1)}")
+    if c["measured"]:
+        line += f"; {c['inside_interval']} of {c['measured']} measured inside their 90% interval"
+    checked = c.get("checked") or []
+    if checked:
+        first = checked[-1]
+        line += (f"\n  answer confirmed by measurement: {first['measured_ms']:.3f} ms"
+                 + (f" (after {len(checked) - 1} better-ranked candidate(s) measured over budget)" if len(checked) > 1 else ""))
+    return line
+
+
 def verify_text(v: dict[str, Any]) -> str:
     """Human-readable table of :func:`verify_top`'s result."""
     lines = [f"re-measured the top {v['k']} on this machine (device {str(v['device'])[:12]}):",

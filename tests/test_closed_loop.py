@@ -1,0 +1,181 @@
+"""The closed loop of ``hwnas search --measure-uncertain``: candidates whose interval straddles the
+budget are measured, the predictor is adapted on them, the answer is confirmed by measurement, and
+a resumed search measures nothing twice.
+
+The unit tests' "device" is NAS-Bench-201's published pixel3 table (``../shared/datasets/nb201``):
+measuring a cell reads its published latency, as the ``db`` latency source does. The CLI test
+measures on this machine with ``device_agent``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import NB201_DATA
+from hwnas.closed_loop import ClosedLoop, adapt_predictor
+from hwnas.graph.arch_encode import ArchEncoder
+from hwnas.predictors import FlopsLinear
+from hwnas.predictors.base import LatencyRecord
+from hwnas.predictors.support import predict_interval
+from hwnas.space import NB201Space
+
+ENC = ArchEncoder()
+SPACE = NB201Space()
+
+
+@pytest.fixture(scope="module")
+def pixel3() -> dict[str, float]:
+    path = NB201_DATA / "latency_ms.csv"
+    if not path.exists():
+        pytest.fail(f"NAS-Bench-201 latency table missing at {path}")
+    with open(path) as f:
+        return {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
+
+
+def graph(spec: str) -> Any:
+    return ENC.encode(SPACE, SPACE.parse(spec))
+
+
+@dataclass
+class Table:
+    """Measures a cell by reading its published latency; counts the measurements."""
+
+    table: dict[str, float]
+    stored: list[str]
+
+    def __call__(self, arch: Any) -> float:
+        self.stored.append(arch.spec)
+        return self.table[arch.spec]
+
+
+def make_loop(pixel3, tmp_path, table: Table, budget: float, **kw) -> ClosedLoop:
+    train = list(pixel3)[:40]
+    model = FlopsLinear().fit([LatencyRecord(a, graph(a), "pixel3", pixel3[a], "nb201") for a in train])
+
+    def records() -> list[LatencyRecord]:  # what the DB holds: the training cells and every measurement
+        keys = list(dict.fromkeys(train + table.stored))
+        return [LatencyRecord(a, graph(a), "pixel3", pixel3[a], "nb201") for a in keys]
+
+    return ClosedLoop(predictor=model, device=None, graph_of=lambda a: graph(a.spec), parse=SPACE.parse,
+                      budget_ms=budget, confidence=0.9, measure=table, records=records,
+                      log_path=tmp_path / "measured.json", **kw)  # fmt: skip
+
+
+def test_straddlers_are_measured_others_predicted_and_the_cap_holds(pixel3, tmp_path) -> None:
+    budget = float(np.quantile(list(pixel3.values()), 0.3))
+    table = Table(pixel3, [])
+    loop = make_loop(pixel3, tmp_path, table, budget, max_measurements=8, adapt_every=3)
+    archs = [SPACE.parse(a) for a in list(pixel3)[100:400]]
+    out = [loop.latency(a) for a in archs]
+    straddled = [o for o in out if o["latency_low_ms"] <= budget < o["latency_high_ms"]]
+    assert len(straddled) > 8, "the test needs more straddlers than the cap"
+    measured = [(a, o) for a, o in zip(archs, out) if o["latency_measured"]]
+    assert len(measured) == 8 == loop.spent() == len(table.stored)
+    for a, o in measured:
+        assert o["latency_ms"] == pixel3[a.spec]  # a measured candidate's latency is the measurement
+    for o in out:
+        if not o["latency_measured"]:
+            assert o["latency_ms"] >= o["latency_mean_ms"]  # judged on the 0.9 quantile
+    assert loop.adaptations == 2 and loop.generation == 2  # after the 3rd and 6th measurement
+    log = json.loads((tmp_path / "measured.json").read_text())
+    assert [m["arch"] for m in log["measurements"]] == table.stored
+
+
+def test_resume_measures_nothing_twice_and_adapts_at_start(pixel3, tmp_path) -> None:
+    budget = float(np.quantile(list(pixel3.values()), 0.3))
+    first = Table(pixel3, [])
+    loop = make_loop(pixel3, tmp_path, first, budget, max_measurements=4)
+    archs = [SPACE.parse(a) for a in list(pixel3)[100:400]]
+    before = [loop(a) for a in archs]
+    again = Table(pixel3, list(first.stored))  # the DB still holds what was measured
+    resumed = make_loop(pixel3, tmp_path, again, budget, max_measurements=4)
+    assert resumed.spent() == 4 and resumed.adaptations == 1
+    after = [resumed(a) for a in archs]
+    assert again.stored == first.stored  # nothing measured twice, and the cap counts the first run
+    for a, b, arch in zip(before, after, archs):
+        if arch.spec in first.stored:
+            assert a == b == pixel3[arch.spec]
+
+
+@dataclass
+class Trial:
+    arch: str
+    metrics: dict[str, Any]
+
+
+def test_confirm_goes_down_the_ranking_until_a_measurement_meets_the_budget(pixel3, tmp_path) -> None:
+    cells = sorted(pixel3, key=pixel3.get)
+    budget = pixel3[cells[5000]]
+    over, under = cells[9000], cells[100]
+    table = Table(pixel3, [])
+    loop = make_loop(pixel3, tmp_path, table, budget)
+    ranked = [Trial(over, {"latency_ms": budget * 0.9}), Trial(under, {"latency_ms": budget * 0.9})]
+    best, checked = loop.confirm(ranked)
+    assert best is ranked[1] and [c["meets_budget"] for c in checked] == [False, True]
+    assert table.stored == [over, under] and all(m.reason == "confirm" for m in loop.measured.values())
+    assert loop.spent() == 0  # confirmations are not counted against the uncertainty cap
+
+
+@pytest.mark.parametrize("kind", ["flops", "gnn"])
+def test_adaptation_moves_a_biased_predictor_towards_the_device(pixel3, kind) -> None:
+    """A predictor trained on one device, adapted on another device's measurements (a device
+    twice as slow): its predictions move towards the new device's latencies (a GNN by refitting
+    its head on its embeddings, other kinds by refitting)."""
+    from hwnas.predictors.gnn import GNNPredictor
+
+    cells = list(pixel3)
+    model = (FlopsLinear() if kind == "flops" else GNNPredictor(epochs=30, seed=0)).fit([LatencyRecord(a, graph(a), "pixel3", pixel3[a], "nb201") for a in cells[:40]])
+    slow = [LatencyRecord(a, graph(a), "pixel3", 2 * pixel3[a], "nb201") for a in cells[:60]]
+    adapted = adapt_predictor(model, None, slow, [float(np.log(2.0))] * 10)
+    test = [graph(a) for a in cells[200:260]]
+    truth = np.array([2 * pixel3[a] for a in cells[200:260]])
+    err_before = np.median(np.abs(np.log(predict_interval(model, test).mean_ms / truth)))
+    err_after = np.median(np.abs(np.log(predict_interval(adapted, test).mean_ms / truth)))
+    assert err_after < 0.5 * err_before
+    assert len(adapted.calibration_[adapted.devices[0]]) >= 10
+
+
+def test_search_measures_uncertain_candidates_on_this_machine_and_confirms_the_answer(tmp_path, capsys, toy_db) -> None:
+    """End to end with real measurements: 4 cells measured here by ``device_agent``, a FLOPs model
+    fitted on them, and a search whose closed loop is on by default (the device is this machine)."""
+    import subprocess
+    import sys
+
+    from hwnas.cli import main
+
+    db, cells = tmp_path / "lat.db", tmp_path / "cells"
+    assert main(["export", "--space", "nb201", "--sample", "4", "--seed", "1", "--out", str(cells)]) == 0
+    subprocess.run([sys.executable, "-m", "device_agent", "run", "--models", str(cells), "--db", str(db), "--device-name",
+                    "here", "--protocol", "sequential", "--repeats", "5", "--warmup", "1"], check=True, capture_output=True)  # fmt: skip
+    from latency_db import LatencyDB
+
+    with LatencyDB(db, read_only=True) as ldb:
+        budget = float(np.median([r.median_ms for r in ldb.measurements()]))
+    capsys.readouterr()
+    out = tmp_path / "search"
+    argv = ["search", "--strategy", "random", "--latency-source", "flops", "--db", str(db), "--device", "here",
+            "--latency-budget-ms", f"{budget:.4f}", "--budget-evals", "3", "--measure-max", "1", "--seed", "0",
+            "--out", str(out)]  # fmt: skip
+    code = main(argv)  # 2 when no answer met the budget by measurement: a one-line error, the log kept
+    _, err = capsys.readouterr()
+    log = json.loads((out / "measured.json").read_text())
+    assert sum(m["reason"] == "uncertain" for m in log["measurements"]) <= 1
+    if code == 0:
+        result = json.loads((out / "result.json").read_text())
+        c = result["closed_loop"]
+        assert result["best"]["latency_measured"] and result["best"]["latency_ms"] <= budget
+        assert c["confirmed"] and c["checked"][-1]["meets_budget"]
+        with LatencyDB(db, read_only=True) as ldb:  # every measurement stored in the device's DB
+            assert len(ldb.measurements()) >= 4 + c["measured"]
+    else:
+        assert "no answer confirmed by measurement" in err or "no feasible" in err, err
+    # another device (the toy table, not this machine): refused with the reason, not measured here
+    assert main(["search", "--latency-source", "flops", "--db", str(toy_db), "--device", "toy", "--latency-budget-ms", "5",
+              "--measure-uncertain", "--budget-evals", "2", "--out", str(tmp_path / "other")]) == 2  # fmt: skip
+    assert "is not this machine" in capsys.readouterr().err
