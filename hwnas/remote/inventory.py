@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,7 +104,30 @@ def profile_fleet(devices: list[DeviceEntry], models: Path, host_db: str, *, fla
                   on_status: Callable[[str, str], None] = lambda name, text: None) -> list[dict[str, Any]]:
     """Profile every device concurrently; per device, in inventory order, ``{"name", "ok", ...}``:
     the :func:`profile_remote` summary, or ``"error"`` (one line). ``on_status(name, text)`` gets each
-    device's progress lines (from its own thread)."""
+    device's progress lines (from its own thread). With ``install``, the agent wheel of this checkout
+    is built once for the run (not once per device thread) and deployed to every device; a failed
+    build fails every device with its message."""
+    with tempfile.TemporaryDirectory(prefix="hwnas-wheel-") as wheel_dir:
+        wheel, failed = None, None
+        if install:
+            from hwnas.remote.deploy import build_wheel
+
+            for dev in devices:
+                on_status(dev.name, "building the agent wheel of this checkout (once for the fleet)")
+            try:
+                wheel = build_wheel(Path(wheel_dir))
+            except RuntimeError as exc:
+                failed = " ".join(str(exc).split())
+        if failed is not None:
+            return [{"name": dev.name, "ok": False, "error": failed} for dev in devices]
+        return _profile_devices(devices, models, host_db, flags, known_hosts, accept_new, install, wheel, ssh_config,
+                                retries, connect_timeout_s, on_status)  # fmt: skip
+
+
+def _profile_devices(devices: list[DeviceEntry], models: Path, host_db: str, flags: AgentFlags, known_hosts: str | None,
+                     accept_new: bool, install: bool, wheel: Path | None, ssh_config: str | None, retries: int,
+                     connect_timeout_s: float, on_status: Callable[[str, str], None]) -> list[dict[str, Any]]:
+    """:func:`profile_fleet` after the wheel is built: one thread per device."""
     lock = threading.Lock()
 
     def one(dev: DeviceEntry) -> dict[str, Any]:
@@ -117,7 +141,7 @@ def profile_fleet(devices: list[DeviceEntry], models: Path, host_db: str, *, fla
             summary = profile_remote(dev.target(ssh_config), models, host_db, python=dev.python,
                                      known_hosts=known_hosts, accept_new=accept_new, remote_dir=dev.remote_dir,
                                      flags=dev_flags, retries=retries, connect_timeout_s=connect_timeout_s,
-                                     install=install, on_line=line)  # fmt: skip
+                                     install=install, wheel=wheel, on_line=line)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one device's failure is reported, the fleet goes on
             line(f"failed: {' '.join(str(exc).split())}")
             return {"name": dev.name, "ok": False, "error": " ".join(str(exc).split())}

@@ -205,25 +205,26 @@ def stop_agent(client: Any, pid: int) -> None:
 def profile_remote(target: SSHTarget, models: Path, host_db: str, *, python: str = "python3",
                    known_hosts: str | None = None, accept_new: bool = False, remote_dir: str = ".hwnas-agent",
                    flags: AgentFlags = AgentFlags(), retries: int = 2, connect_timeout_s: float = 15.0,
-                   install: bool = False, on_line: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                   install: bool = False, wheel: Path | None = None,
+                   on_line: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Profile ``models`` on ``target`` into ``host_db`` (see the module docstring); a summary dict.
 
     Raises :class:`~hwnas.remote.ssh.HostKeyError`, ``ConnectionError`` (the device never answers),
     ``RuntimeError`` (no agent / protocol mismatch / the run failed after ``retries`` reconnects),
     ``ValueError`` (bad ``models``). With ``install``, a wheel of this checkout is deployed into
     ``<remote_dir>/venv`` first (:func:`hwnas.remote.deploy.deploy_agent`, with ``python`` as the
-    device's base interpreter) and the agent runs from there.
+    device's base interpreter) and the agent runs from there: ``wheel`` when given (a fleet builds
+    it once for all its devices), else one built here.
     """
     files = _local_files(models)
     with tempfile.TemporaryDirectory(prefix="hwnas-wheel-") as wheel_dir:
-        wheel = None
-        if install:
+        if install and wheel is None:
             from hwnas.remote.deploy import build_wheel
 
             on_line("building the agent wheel of this checkout")
             wheel = build_wheel(Path(wheel_dir))
         return _profile_loop(target, files, host_db, python, known_hosts, accept_new, remote_dir, flags, retries,
-                             connect_timeout_s, wheel, on_line)  # fmt: skip
+                             connect_timeout_s, wheel if install else None, on_line)  # fmt: skip
 
 
 def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: str, known_hosts: str | None,
