@@ -16,10 +16,14 @@ CODESIGN_EVALS ?= 60
 # the budget of the demo search: this percentile of the latencies just measured on this machine
 BUDGET_PCT ?= 30
 PYTEST_ARGS ?=
+# The agent-only environment (numpy + onnxruntime: the bare install a device gets; no torch, no onnx)
+# and the device-side test files run in it by `make test-agent` (part of `make test`).
+AGENT_VENV ?= .venv-agent
+AGENT_TESTS ?= tests/test_device_agent.py tests/test_device_agent_units.py tests/test_latency_db.py
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-dev services bench clean
+.PHONY: run test test-agent install install-dev services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +36,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
+
+$(AGENT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(AGENT_VENV)
+	$(AGENT_VENV)/bin/python -m pip install --quiet -e . pytest==9.2.0
+	$(AGENT_VENV)/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'onnx') if u.find_spec(m)]; \
+		sys.exit(f'$(AGENT_VENV) is not agent-only: {bad}' if bad else 0)"
+	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -54,18 +65,26 @@ run: install
 		--objective accuracy,edp --budget-evals $(CODESIGN_EVALS) --area-budget-mm2 10 --power-budget-mw 600 \
 		--seed $(SEED) --out $(CODESIGN_OUT)
 
-## services: Debian's OpenSSH server and PostgreSQL, which the tests start on 127.0.0.1 themselves
+## services: Debian's OpenSSH server and PostgreSQL, which the tests start on 127.0.0.1 themselves.
+## Under CI=true one that cannot be installed stops here (its tests would fail: tests/conftest.py require)
+MISSING_SERVICE = { if [ "$$CI" = true ]; then echo "$(1) could not be installed; CI=true needs it: apt-get install $(1)"; exit 1; \
+	else echo "$(1) could not be installed: its tests will be skipped (under CI=true they fail)"; fi; }
 services:
 	@test -x /usr/sbin/sshd || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server \
 		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openssh-server)) \
-		|| echo "openssh-server could not be installed: the SSH tests will be skipped"
+		|| $(call MISSING_SERVICE,openssh-server)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql \
 		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql)) \
-		|| echo "postgresql could not be installed: the PostgreSQL tests will be skipped"
+		|| $(call MISSING_SERVICE,postgresql)
 
-## test: install with the dev extra and run the test suite
+## test: install with the dev extra and run the test suite, then the device-side tests agent-only
 test: install-dev services
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) test-agent
+
+## test-agent: the device-side tests in $(AGENT_VENV) (numpy + onnxruntime only), from committed ONNX files
+test-agent: $(AGENT_VENV)/.installed
+	$(AGENT_VENV)/bin/python -m pytest -q -p no:cacheprovider $(AGENT_TESTS)
 
 ## bench: agent overhead against a bare onnxruntime loop
 bench: install

@@ -3,13 +3,15 @@ timing protocol against a fake clock, device fingerprint."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
 from device_agent.fingerprint import device_fingerprint, device_id, environment, read_temperatures
-from device_agent.protocol import MeasureConfig
+from device_agent.protocol import HASHED_FIELDS, MeasureConfig
+from device_agent.runtimes.tvm_rt import parse_target
 from device_agent.runtimes import resolve_config
 from device_agent.runtimes.ort import time_model
 from device_agent.stats import median_ci_ranks, summarize
@@ -107,6 +109,75 @@ class _FakeSession:
         frac = min(self.calls / self.ramp, 1.0)
         self.clock.now += round((self.start_us + (self.end_us - self.start_us) * frac) * 1000)
         self.calls += 1
+
+
+# -- TVM pieces that need no TVM ------------------------------------------------------------------
+
+
+def test_parse_target_forms_and_refusals() -> None:
+    assert parse_target("", threads=3) == {"kind": "llvm", "num-cores": 3}
+    assert parse_target("llvm") == {"kind": "llvm"}
+    assert parse_target('{"kind": "llvm", "mtriple": "aarch64-linux-gnu"}')["mtriple"] == "aarch64-linux-gnu"
+    with pytest.raises(ValueError, match="refuses target strings with options"):
+        parse_target("llvm -mcpu=cortex-a72")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_target("{kind: llvm}")
+    with pytest.raises(ValueError, match='"kind"'):
+        parse_target('{"mcpu": "x"}')
+
+
+def test_config_hash_unchanged_for_onnxruntime_and_distinct_for_tvm() -> None:
+    cfg = MeasureConfig(repeats=5, protocol="sequential")
+    data = {n: getattr(cfg, n) for n in HASHED_FIELDS}
+    data["min_repeat_ms"] = float(data["min_repeat_ms"])
+    legacy = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert cfg.config_hash() == legacy  # sequential measurements taken before tvm and rounds existed still match
+    t = MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}')
+    hashes = {t.config_hash(), MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm","num-cores":1}').config_hash(),
+              MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}', tvm_tune_trials=8).config_hash()}
+    assert len(hashes) == 3
+    with pytest.raises(ValueError, match="--tvm-tune-trials"):
+        MeasureConfig(runtime="tvm", tvm_tune_trials=-1).validate()
+
+
+class _FakeVM:
+    """A named fake of a TVM Relax VM: a Python call of ``main`` takes 5 ms (interpreter overhead),
+    while the time evaluator, TVM's own timer, reports 1 ms per call."""
+
+    def __init__(self) -> None:
+        self.python_calls = 0
+        self.evaluated: list[int] = []
+
+    def __getitem__(self, name: str) -> object:
+        def main(*_inputs: object) -> None:
+            self.python_calls += 1
+
+        return main
+
+    def time_evaluator(self, name: str, dev: object, number: int, repeat: int) -> object:
+        class _Result:
+            results = [1e-3] * repeat
+
+        def run(*_inputs: object) -> _Result:
+            self.evaluated.append(number)
+            return _Result()
+
+        return run
+
+
+@pytest.mark.parametrize("rpc", ["", "127.0.0.1:9090"])
+def test_tvm_calibrates_number_with_its_time_evaluator(rpc: str) -> None:
+    """``number`` comes from the timer the samples are taken with: 1 ms a call -> 13 calls reach
+    1.2 x 10 ms (+5%), whatever a Python loop of VM calls would have timed."""
+    from device_agent.runtimes.tvm_rt import VmTimer
+    from device_agent.runtimes.tvm_rt import time_model as tvm_time_model
+
+    cfg = MeasureConfig(runtime="tvm", warmup=2, repeats=3, min_repeat_ms=10.0, tvm_rpc=rpc)
+    vm = _FakeVM()
+    samples, number = tvm_time_model(vm, [], None, cfg)
+    assert number == 13 and samples == [1.0] * 3
+    assert vm.python_calls == (0 if rpc else cfg.warmup)  # warm-up only: calibration never times Python calls
+    assert VmTimer(_FakeVM(), [], None, cfg).number == 13
 
 
 @pytest.mark.parametrize("start_us, end_us, ramp",

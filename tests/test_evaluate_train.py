@@ -6,8 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import require_module
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 from hwnas.evaluate.base import Evaluator  # noqa: E402
 from hwnas.evaluate.train import PROXY_DEFAULTS, ProxyEvaluator, TrainEvaluator, TrainSettings  # noqa: E402

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import require_module
 from onnx import TensorProto, helper
 
 from hwnas.export import arch_to_onnx, read_manifest
@@ -385,7 +386,7 @@ def test_resolver_workers_match_serial(tmp_path) -> None:
 
 
 def test_to_pyg_batch(small_model, nb201_graph) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     graphs = [encode_onnx(small_model), nb201_graph[1]]
     batch = to_pyg(graphs, y=np.array([1.5, 2.5]))
     n = sum(g.num_nodes for g in graphs)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from hw_space import (
     ENERGY_PARTS,
@@ -165,7 +166,7 @@ def test_hw_cost_cli_bad_flags_one_line(tmp_path: Path, extra: list[str], needle
 def test_hw_cost_cli_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(CLIError, match="--topology .*nope.csv: no such file"):
         _run(["hw", "cost", "--topology", str(tmp_path / "nope.csv")])
-    onnx = pytest.importorskip("onnx")
+    onnx = require_module("onnx")
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])

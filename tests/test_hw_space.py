@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from hw_space import (
     AcceleratorSpec,
@@ -148,7 +149,7 @@ def test_reference_topologies() -> None:
 
 
 def test_layers_from_onnx(tmp_path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
+    onnx = require_module("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     def init(name: str, shape: tuple[int, ...]) -> object:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import default_sigint
+from conftest import default_sigint, require_module
 
-onnx = pytest.importorskip("onnx")
+onnx = require_module("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from device_agent.cli import main  # noqa: E402

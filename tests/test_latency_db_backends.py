@@ -9,6 +9,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 from latency_db import DeviceRecord, LatencyDB, MeasurementRecord, ModelRecord, Status
 
@@ -124,7 +125,7 @@ def test_two_concurrent_writers_on_postgresql_lose_nothing(pg_url) -> None:
 
 
 def test_bad_url_is_one_line(tmp_path: Path) -> None:
-    pytest.importorskip("psycopg")
+    require_module("psycopg")
     with pytest.raises(ConnectionError, match=r"cannot open postgresql://u:\*\*\*@127.0.0.1:1/x"):
         LatencyDB("postgresql://u:secret@127.0.0.1:1/x", timeout_s=2)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from hw_space import AcceleratorSpec, CostModel, DesignSpace, Layer, layers_from_onnx, read_topology_csv, resnet18
 from hw_space import write_topology_csv
@@ -19,7 +20,7 @@ BASE = AcceleratorSpec(rows=16, cols=16, rf_bytes=64, gbuf_bytes=128 * 1024, dat
 
 
 def _residual_model() -> object:
-    onnx = pytest.importorskip("onnx")
+    onnx = require_module("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     def init(name: str, shape: tuple[int, ...], value: float = 0.0) -> object:

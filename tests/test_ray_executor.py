@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require, require_module
 
-ray = pytest.importorskip("ray")
+ray = require_module("ray")
 
 from hwnas.remote.local_sshd import free_port  # noqa: E402
 
@@ -32,7 +33,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory):
                             "--include-dashboard=false", "--disable-usage-stats"], capture_output=True, text=True,
                            env=env, timeout=180)  # fmt: skip
     if start.returncode != 0:
-        pytest.skip(f"ray start failed: {start.stderr[-300:]}")
+        require("ray", f"ray start failed: {start.stderr[-300:]}")
     from ray.util import get_node_ip_address
 
     yield f"{get_node_ip_address()}:{port}"  # Ray rewrites 127.0.0.1 to this address anyway

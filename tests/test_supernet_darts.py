@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require_module
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 from hwnas.evaluate.supernet import SupernetEvaluator  # noqa: E402
 from hwnas.nets.nb201_net import NB201Network  # noqa: E402

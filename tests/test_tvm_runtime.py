@@ -1,47 +1,19 @@
 """The agent's TVM runtime: real Relax compilation (apache-tvm, installed by make test), the compiled
-library cache, MetaSchedule tuning on a tiny model, and the config hash that keeps onnxruntime's
-measurements where they were."""
+library cache, MetaSchedule tuning on a tiny model and the RPC path. (Target parsing and config
+hashing need no TVM: tests/test_device_agent_units.py.)"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
-from device_agent.protocol import HASHED_FIELDS, MeasureConfig
-
-tvm = pytest.importorskip("tvm")
+tvm = require_module("tvm")
 from device_agent.runtimes import tvm_rt  # noqa: E402
-
-
-def test_parse_target_forms_and_refusals() -> None:
-    assert tvm_rt.parse_target("", threads=3) == {"kind": "llvm", "num-cores": 3}
-    assert tvm_rt.parse_target("llvm") == {"kind": "llvm"}
-    assert tvm_rt.parse_target('{"kind": "llvm", "mtriple": "aarch64-linux-gnu"}')["mtriple"] == "aarch64-linux-gnu"
-    with pytest.raises(ValueError, match="refuses target strings with options"):
-        tvm_rt.parse_target("llvm -mcpu=cortex-a72")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        tvm_rt.parse_target("{kind: llvm}")
-    with pytest.raises(ValueError, match='"kind"'):
-        tvm_rt.parse_target('{"mcpu": "x"}')
-
-
-def test_config_hash_unchanged_for_onnxruntime_and_distinct_for_tvm() -> None:
-    cfg = MeasureConfig(repeats=5, protocol="sequential")
-    data = {n: getattr(cfg, n) for n in HASHED_FIELDS}
-    data["min_repeat_ms"] = float(data["min_repeat_ms"])
-    legacy = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    assert cfg.config_hash() == legacy  # sequential measurements taken before tvm and rounds existed still match
-    t = MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}')
-    hashes = {t.config_hash(), MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm","num-cores":1}').config_hash(),
-              MeasureConfig(runtime="tvm", tvm_target='{"kind":"llvm"}', tvm_tune_trials=8).config_hash()}
-    assert len(hashes) == 3
-    with pytest.raises(ValueError, match="--tvm-tune-trials"):
-        MeasureConfig(runtime="tvm", tvm_tune_trials=-1).validate()
 
 
 def _agent(*argv: str, env_cache: Path) -> tuple[int, str, str]:

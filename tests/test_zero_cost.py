@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import require_module
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch")
 
 from hwnas.evaluate.zero_cost import PROXIES, SCORE_FLOOR, ZeroCostEvaluator, score, score_all  # noqa: E402
 from hwnas.space import MacroSpace, NB201Space  # noqa: E402
