@@ -18,6 +18,11 @@ graph), cached in ``$HWNAS_CACHE`` (first run: ~0.2 s per architecture and worke
 
 Architectures with no path from input to output (341) are left out of every score, as the
 table's README advises (some devices report near-zero latency for them).
+
+``--arch-features both`` (the default) runs every GNN twice: reading the graph alone (hwnas before
+issue 15) and the graph plus the architecture's own encoding (one-hot decisions, live edges, paths:
+:meth:`hwnas.space.base.SearchSpace.arch_features`); rows are labelled ``graph`` and ``+arch``.
+A GBDT on 900 samples, with and without them, is printed beside the single-device GNN.
 """
 
 from __future__ import annotations
@@ -113,6 +118,8 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=None, help="GNN width (default: the predictor's)")
     ap.add_argument("--mlp-depth", type=int, default=None, help="GIN update depth (default: the predictor's)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--arch-features", choices=("both", "on", "off"), default="both",
+                    help="GNNs and GBDTs with the architecture features, without, or both (default)")
     ap.add_argument("--json", type=Path, help="also write all numbers here")
     args = ap.parse_args()
 
@@ -120,6 +127,7 @@ def main() -> int:
     from hwnas.graph.resolve import GraphResolver
     from hwnas.predictors.adapt import HeadPrior, adapt_head, select_informative
     from hwnas.predictors.base import LatencyRecord
+    from hwnas.predictors.gbdt import GBDTPredictor
     from hwnas.predictors.gnn import GNNPredictor
     from hwnas.predictors.linear import FlopsLinear
     from hwnas.predictors.metrics import evaluate
@@ -162,33 +170,23 @@ def main() -> int:
                 for d in devs for i in idx]  # fmt: skip
 
     results = []
-    header = (f"{'device':<15}{'ceiling':>10}{'FLOPs':>7} | " + " ".join(f"{'K=' + str(k):>13}" for k in shots)
-              + f" {'K=10 sugg':>13} | " + " ".join(f"{'single ' + str(n):>13}" for n in singles))  # fmt: skip
+    variants = {"both": (False, True), "on": (True,), "off": (False,)}[args.arch_features]
+    header = (f"{'device':<15}{'features':>8}{'ceiling':>11}{'FLOPs':>7} | " + " ".join(f"{'K=' + str(k):>13}" for k in shots)
+              + f" {'K=10 sugg':>13} | " + " ".join(f"{'single ' + str(n):>13}" for n in singles)
+              + f" {'GBDT ' + str(singles[-1]):>13}")  # fmt: skip
     print("Spearman / within ±10% on the pool (minus the samples used)")
     print(header)
     cand = np.flatnonzero(scored)
-    for dev in held_out:
-        t = devices.index(dev)
-        y = y_all[:, t]
-        row: dict[str, object] = {"device": dev}
-        # noise ceiling over the whole table: the grouping that explains this device best
-        full = lat[:, t]
-        ok = np.array([has_path(a) for a in archs])
-        best = (-1.0, 0.0)
-        for grp in groups:
-            sums, cnts = np.bincount(grp, weights=full), np.bincount(grp)
-            loo = (sums[grp] - full) / np.maximum(cnts[grp] - 1, 1)
-            m = ok & (cnts[grp] > 1)
-            cand_c = (float(spearmanr(loo[m], full[m]).statistic), float(np.mean(np.abs(loo[m] / full[m] - 1) <= 0.10)))
-            best = max(best, cand_c)
-        row["ceiling_spearman"], row["ceiling_within10"] = best
-        row["flops_spearman"] = float(spearmanr(flops[scored], y[scored]).statistic)
-
+    def _device_variant(row: dict, use_arch: bool) -> None:
+        dev = str(row["device"])
+        y = y_all[:, devices.index(dev)]
+        kw = {**gnn_kw, "arch_features": use_arch}
         # pre-train on the other devices
         others = [d for d in devices if d != dev]
         pre_idx = np.sort(np.random.default_rng(1).choice(cand, size=min(args.pretrain, len(cand)), replace=False))
         t0 = time.perf_counter()
-        base = GNNPredictor(**gnn_kw).fit(records(pre_idx, others))
+        base = GNNPredictor(**kw).fit(records(pre_idx, others))
+        row["_base"] = base
         row["pretrain_s"] = time.perf_counter() - t0
         emb = base.embed(graphs)
         prior = HeadPrior.from_heads(*base.heads())
@@ -220,26 +218,60 @@ def main() -> int:
 
         for n in singles:
             idx = np.sort(np.random.default_rng(7).choice(cand, size=min(n, len(cand) - 10), replace=False))
-            single = GNNPredictor(**gnn_kw).fit(records(idx, [dev]))
+            single = GNNPredictor(**kw).fit(records(idx, [dev]))
             pl = np.log(single.predict(graphs))
             row[f"single{n}_spearman"], row[f"single{n}_within10"] = score(pl, idx)
-        results.append(row)
-        cells = [f"{row['ceiling_spearman']:.3f}/{row['ceiling_within10']:.2f}".rjust(10), f"{row['flops_spearman']:7.3f}", " |"]
+        gb = GBDTPredictor(arch_features=use_arch).fit(records(idx, [dev]))
+        row["gbdt_spearman"], row["gbdt_within10"] = score(np.log(gb.predict(graphs)), idx)
+
+    def _print_row(row: dict) -> None:
+        cells = [("+arch" if row["arch_features"] else "graph").rjust(8),
+                 f"{row['ceiling_spearman']:.3f}/{row['ceiling_within10']:.2f}".rjust(10), f"{row['flops_spearman']:7.3f}", " |"]  # fmt: skip
         cells += [f"{row[f'k{k}_spearman']:.3f}/{row[f'k{k}_within10']:.2f}".rjust(13) for k in shots]
         cells += [f"{row['k10s_spearman']:.3f}/{row['k10s_within10']:.2f}".rjust(13), " |"]
         cells += [f"{row[f'single{n}_spearman']:.3f}/{row[f'single{n}_within10']:.2f}".rjust(13) for n in singles]
-        print(f"{dev:<15}" + " ".join(cells), flush=True)
+        cells += [f"{row['gbdt_spearman']:.3f}/{row['gbdt_within10']:.2f}".rjust(13)]
+        print(f"{row['device']:<15}" + " ".join(cells), flush=True)
 
-    def mean(key: str) -> float:
-        return float(statistics.mean(r[key] for r in results))  # type: ignore[misc]
+    for dev in held_out:
+        t = devices.index(dev)
+        y = y_all[:, t]
+        row: dict[str, object] = {"device": dev}
+        # noise ceiling over the whole table: the grouping that explains this device best
+        full = lat[:, t]
+        ok = np.array([has_path(a) for a in archs])
+        best = (-1.0, 0.0)
+        for grp in groups:
+            sums, cnts = np.bincount(grp, weights=full), np.bincount(grp)
+            loo = (sums[grp] - full) / np.maximum(cnts[grp] - 1, 1)
+            m = ok & (cnts[grp] > 1)
+            cand_c = (float(spearmanr(loo[m], full[m]).statistic), float(np.mean(np.abs(loo[m] / full[m] - 1) <= 0.10)))
+            best = max(best, cand_c)
+        row["ceiling_spearman"], row["ceiling_within10"] = best
+        row["flops_spearman"] = float(spearmanr(flops[scored], y[scored]).statistic)
+        for use_arch in variants:
+            row = dict(row) if use_arch is not variants[0] else row
+            row["arch_features"] = use_arch
+            _device_variant(row, use_arch)
+            results.append(row)
+            _print_row(row)
 
-    print("mean           " + f"{mean('ceiling_spearman'):.3f}".rjust(9) + f"{mean('flops_spearman'):7.3f}  |"
-          + " ".join(f"{mean(f'k{k}_spearman'):.3f}/{mean(f'k{k}_within10'):.2f}".rjust(13) for k in shots)
-          + f"{mean('k10s_spearman'):.3f}/{mean('k10s_within10'):.2f}".rjust(14) + "  |"
-          + " ".join(f"{mean(f'single{n}_spearman'):.3f}/{mean(f'single{n}_within10'):.2f}".rjust(13) for n in singles))  # fmt: skip
-    beats = sum(r["k10_spearman"] > r["flops_spearman"] for r in results)  # type: ignore[operator]
-    print(f"GNN (K=10) beats FLOPs on {beats}/{len(results)} devices; FLOPs-linear ±10% with K=10: "
-          f"{mean('k10_flops_within10'):.2f}")  # fmt: skip
+    for use_arch in variants:
+        rows = [r for r in results if r["arch_features"] == use_arch]
+
+        def mean(key: str) -> float:
+            return float(statistics.mean(r[key] for r in rows))  # type: ignore[misc]
+
+        print(f"{'mean':<15}" + ("+arch" if use_arch else "graph").rjust(8)
+              + f"{mean('ceiling_spearman'):.3f}/{mean('ceiling_within10'):.2f}".rjust(11) + f"{mean('flops_spearman'):7.3f}  |"
+              + " ".join(f"{mean(f'k{k}_spearman'):.3f}/{mean(f'k{k}_within10'):.2f}".rjust(13) for k in shots)
+              + f"{mean('k10s_spearman'):.3f}/{mean('k10s_within10'):.2f}".rjust(14) + "  |"
+              + " ".join(f"{mean(f'single{n}_spearman'):.3f}/{mean(f'single{n}_within10'):.2f}".rjust(13) for n in singles)
+              + f"{mean('gbdt_spearman'):.3f}/{mean('gbdt_within10'):.2f}".rjust(14))  # fmt: skip
+        beats = sum(r["k10_spearman"] > r["flops_spearman"] for r in rows)  # type: ignore[operator]
+        print(f"  GNN (K=10) beats FLOPs on {beats}/{len(rows)} devices; FLOPs-linear ±10% with K=10: "
+              f"{mean('k10_flops_within10'):.2f}")  # fmt: skip
+    base = results[-1]["_base"]
 
     # throughput: rank every NB201 arch = embed all graphs + one head
     t0 = time.perf_counter()
@@ -254,7 +286,7 @@ def main() -> int:
           + ("" if len(graphs) >= 15625 else f" (measured on {len(graphs)} graphs, scaled)"))  # fmt: skip
     assert len(order) == 15625
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "_base"} for r in results], indent=2))
     return 0
 
 

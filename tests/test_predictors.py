@@ -347,6 +347,7 @@ def test_gbdt_numpy_traversal_equals_sklearn(fitted: dict, test_set: list[Latenc
     pred = fitted["gbdt"]
     assert pred.get_config() == {
         "n_estimators": 300, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8, "random_state": 0,
+        "arch_features": True,
     }  # fmt: skip
     graphs = [r.graph for r in test_set] + [make_graph({KEYS[i]: i + 1}) for i in range(len(KEYS))]
     X = graph_feature_matrix(graphs)

@@ -5,8 +5,12 @@ any other key is hashed (``k-<sha256 of the key>.npz``), so every key gives a sa
 name. Each file holds numeric arrays and numpy unicode arrays only, and is read with
 ``allow_pickle=False``; it records :data:`~hwnas.graph.encode.ENCODER_VERSION` and its key, and a
 file of another encoder version, of another key, or that cannot be read is a miss (the next
-``put`` overwrites it). Writes go to a temporary file in the same folder and are renamed into
-place with ``os.replace``, so readers (other processes included) never see a half-written file.
+``put`` overwrites it). A graph's
+:attr:`~hwnas.graph.data.GraphData.arch_features` are kept when it has them; a file from before
+they existed reads back without them, which is what it held (the resolver attaches them to every
+graph it returns, cached or not, so no version bump was needed). Writes go to a temporary file in
+the same folder and are renamed into place with ``os.replace``, so readers (other processes
+included) never see a half-written file.
 
 Example:
     >>> import tempfile
@@ -86,6 +90,7 @@ class GraphCache:
                     node_names=tuple(str(s) for s in z["node_names"].tolist()),
                     flops=int(z["flops"]),
                     params=int(z["params"]),
+                    arch_features=z["arch_features"] if "arch_features" in z.files else np.zeros(0, np.float32),
                 )
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             return None
@@ -105,6 +110,7 @@ class GraphCache:
             "node_names": np.array(graph.node_names, dtype=np.str_).reshape(-1),
             "flops": np.array(graph.flops, dtype=np.int64),
             "params": np.array(graph.params, dtype=np.int64),
+            "arch_features": np.asarray(graph.arch_features, dtype=np.float32).reshape(-1),
         }
         atomic_savez(path, **arrays)
         return path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,12 @@ class GraphData:
         flops: 2 x MACs of the model (as :func:`hwnas.onnx_graph.graph_stats`).
         params: parameter count of the model.
         node_names: the ONNX name of each node (to match per-node profiles), or empty.
+        arch_features: float32 features of the model's architecture in its search space
+            (:meth:`hwnas.space.base.SearchSpace.arch_features`: one-hot decisions, and for NB201
+            which edges are live and how many input-to-output paths there are), or empty for a
+            model that is not an architecture of a known space. Attached by
+            :class:`hwnas.graph.resolve.GraphResolver`, which knows the architecture; the graph
+            encoders never see it.
     """
 
     x: np.ndarray
@@ -36,6 +42,7 @@ class GraphData:
     flops: int
     params: int
     node_names: tuple[str, ...] = ()
+    arch_features: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     @property
     def num_nodes(self) -> int:

@@ -22,6 +22,11 @@ the two never mix. A model found by its sha256 is the graph of that file, whatev
 
 Anything else is a :class:`~hwnas.predictors.base.PredictorError`.
 
+Every graph of a model with a known architecture (from the reference, or from the manifest that
+lists its file) comes back with :attr:`~hwnas.graph.data.GraphData.arch_features` set from its
+space (:meth:`~hwnas.space.base.SearchSpace.arch_features`); they are attached on the way out, not
+cached (computing them costs microseconds).
+
 Example:
     >>> from hwnas.graph import GraphResolver
     >>> resolver = GraphResolver(cache=None)
@@ -123,6 +128,8 @@ class GraphResolver:
         self._file_index: dict[str, Path] | None = None
         self._spaces: dict[str, SearchSpace] = {}
         self._arch_encoder: ArchEncoder | None = None
+        self._manifest_archs: dict[str, tuple[str, str]] = {}
+        self._arch_memo: dict[tuple[str, str], object] = {}
         self.encode_s = 0.0
 
     def graph_for(self, sha256: str | None, space: str | None, arch: str | None) -> GraphData:
@@ -191,7 +198,26 @@ class GraphResolver:
             self._run_jobs(jobs, workers, finish)
         finally:
             self.encode_s += time.perf_counter() - t0
-        return [g for g in results if g is not None]
+        return [self._with_arch(g, sha, space, arch) for g, (sha, space, arch) in zip(results, items) if g is not None]
+
+    def _with_arch(self, graph: GraphData, sha: str | None, space: str | None, arch: str | None) -> GraphData:
+        """``graph`` with the architecture features of its model (from the reference, else from
+        the manifest that listed its file), unchanged when the model has no known architecture."""
+        if not (space and arch) and sha:
+            if self._manifest_index is None and self.model_dirs:
+                self._manifest_index = self._read_manifests()
+            space, arch = self._manifest_archs.get(sha.lower(), (None, None))
+        if not (space and arch):
+            return graph
+        feats = self._arch_memo.get((space, arch))
+        if feats is None:
+            try:
+                space_obj = self._space(space)
+                feats = space_obj.arch_features(space_obj.parse(arch))
+            except ValueError:  # a space or architecture hwnas does not know: no features
+                feats = graph.arch_features
+            self._arch_memo[(space, arch)] = feats
+        return dataclasses.replace(graph, arch_features=feats)
 
     def _run_jobs(
         self,
@@ -309,6 +335,8 @@ class GraphResolver:
                 sha, name = e.get("sha256"), e.get("file")
                 if isinstance(sha, str) and isinstance(name, str) and (folder / name).is_file():
                     index.setdefault(sha.lower(), folder / name)
+                    if isinstance(e.get("space"), str) and isinstance(e.get("arch"), str):
+                        self._manifest_archs.setdefault(sha.lower(), (e["space"], e["arch"]))
         return index
 
     def _store(self, job: _Job, graph: GraphData, exported_sha: str | None) -> None:

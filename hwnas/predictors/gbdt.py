@@ -8,7 +8,8 @@ prediction to rounding.
 
 Feature columns are taken positionally from ``graph.graph_features``; only their number is kept
 (``n_features_``), so the predictor does not depend on the column names, only on the encoder
-version recorded in the predictor file.
+version recorded in the predictor file. With ``arch_features=True`` (the default) the columns of
+the architecture's own encoding follow (:mod:`hwnas.predictors.arch_inputs`; ``n_arch_`` of them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwnas.graph.data import GraphData
+from hwnas.predictors.arch_inputs import arch_matrix, arch_width
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records, single_device
 from hwnas.predictors.support import Support
 
@@ -55,10 +57,12 @@ class GBDTPredictor(Predictor):
     Args:
         n_estimators, max_depth, learning_rate, subsample, random_state: passed to
             :class:`sklearn.ensemble.GradientBoostingRegressor` (squared error on log latency).
+        arch_features: also split on the architecture features of the graphs, when all have them.
 
     Attributes (after fit or load):
         devices_: the one device.
         n_features_: number of graph features the trees were fitted on.
+        n_arch_: number of architecture features after them (0: graph features only).
         init_: the constant initial prediction (mean training log latency).
         trees_: dict of concatenated tree arrays — ``left``/``right`` (child node index, global;
             -1 at leaves), ``feature``, ``threshold``, ``value`` (leaf value), ``roots`` (root node
@@ -76,12 +80,22 @@ class GBDTPredictor(Predictor):
         learning_rate: float = 0.05,
         subsample: float = 0.8,
         random_state: int | None = 0,
+        arch_features: bool = True,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.subsample = subsample
         self.random_state = random_state
+        self.arch_features = arch_features
+
+    def _matrix(self, graphs: Sequence[GraphData], n_features: int | None, n_arch: int) -> np.ndarray:
+        """Graph features, then architecture features, both ``sign(f) * log1p(|f|)``, float32."""
+        X = graph_feature_matrix(graphs, n_features)
+        if n_arch == 0:
+            return X
+        A = arch_matrix(graphs, n_arch)
+        return np.concatenate([X, (np.sign(A) * np.log1p(np.abs(A))).astype(np.float32)], axis=1)
 
     def fit(self, records: Sequence[LatencyRecord]) -> GBDTPredictor:
         """Fit the trees on ``records`` of one device; returns ``self``.
@@ -93,7 +107,9 @@ class GBDTPredictor(Predictor):
 
         check_records(records, 5)
         device = single_device(records, self.kind)
-        X = graph_feature_matrix([r.graph for r in records])
+        graphs = [r.graph for r in records]
+        n_arch = arch_width(graphs, self.arch_features)
+        X = self._matrix(graphs, None, n_arch)
         if X.shape[1] == 0:
             raise PredictorError("gbdt predictor needs graph features, the graphs have none")
         y = np.log(np.array([r.latency_ms for r in records], dtype=np.float64))
@@ -107,7 +123,8 @@ class GBDTPredictor(Predictor):
         ).fit(X, y)
         self.model_ = model
         self._export(model)
-        self.n_features_ = int(X.shape[1])
+        self.n_features_ = int(X.shape[1]) - n_arch
+        self.n_arch_ = n_arch
         self.devices_ = [device]
         self.support_ = Support.from_records(records)
         return self
@@ -156,7 +173,7 @@ class GBDTPredictor(Predictor):
     def predict(self, graphs: Sequence[GraphData], device: str | None = None) -> np.ndarray:
         """Latency (ms, float64, > 0) of each graph: ``exp`` of the boosted log-latency."""
         self._device_index(device)
-        X = graph_feature_matrix(graphs, self.n_features_)
+        X = self._matrix(graphs, self.n_features_, getattr(self, "n_arch_", 0))
         if X.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         return np.exp(self._raw_predict(X))
@@ -168,6 +185,7 @@ class GBDTPredictor(Predictor):
             "learning_rate": float(self.learning_rate),
             "subsample": float(self.subsample),
             "random_state": None if self.random_state is None else int(self.random_state),
+            "arch_features": bool(self.arch_features),
         }
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -175,6 +193,7 @@ class GBDTPredictor(Predictor):
         meta = {
             "devices": list(self.devices_),
             "n_features": self.n_features_,
+            "n_arch": self.n_arch_,
             "depth": self.depth_,
         }
         arrays = {f"tree_{k}": v for k, v in self.trees_.items()}
@@ -187,13 +206,14 @@ class GBDTPredictor(Predictor):
             init, lr = (float(v) for v in np.asarray(arrays["init_lr"], dtype=np.float64))
             devices = [str(d) for d in meta["devices"]]
             n_features, depth = int(meta["n_features"]), int(meta["depth"])
+            n_arch = int(meta.get("n_arch", 0))  # files from before architecture features: none
         except (KeyError, TypeError, ValueError):
             raise PredictorError("gbdt predictor state is incomplete or malformed") from None
-        if not self._consistent(trees, n_features) or len(devices) != 1 or depth < 0:
+        if not self._consistent(trees, n_features + n_arch) or len(devices) != 1 or depth < 0 or n_arch < 0:
             raise PredictorError("gbdt predictor state is malformed: tree arrays are inconsistent")
         self.trees_ = {k: v.astype(np.float64 if k in ("threshold", "value") else np.int64) for k, v in trees.items()}
         self.init_, self.lr_, self.depth_ = init, lr, depth
-        self.n_features_, self.devices_ = n_features, devices
+        self.n_features_, self.n_arch_, self.devices_ = n_features, n_arch, devices
 
     @staticmethod
     def _consistent(trees: dict[str, np.ndarray], n_features: int) -> bool:

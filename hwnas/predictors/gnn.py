@@ -1,7 +1,8 @@
 """GNN latency predictor: message passing over the ONNX operator graph, one head per device.
 
 The network embeds a model's graph into a small vector ``h`` (GIN message passing over the
-operator nodes, sum and mean pooling, plus the standardised whole-model features such as FLOPs),
+operator nodes, sum and mean pooling, plus the standardised whole-model features such as FLOPs and,
+with ``arch_features=True``, the architecture's own encoding: :mod:`hwnas.predictors.arch_inputs`),
 and predicts the log latency on device ``d`` as ``w_d · h + b_d``. Trained on several devices at
 once, the embedding captures what makes a network slow anywhere, and a device is just its head:
 that is what makes few-shot adaptation to a new device work (see :mod:`hwnas.predictors.adapt`).
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwnas.graph.data import GraphData
+from hwnas.predictors.arch_inputs import arch_matrix, arch_width
 from hwnas.predictors.base import LatencyRecord, Predictor, PredictorError, check_records
 from hwnas.predictors.support import Support
 
@@ -100,6 +102,9 @@ class GNNPredictor(Predictor):
             clipped to +-5 deviations: :func:`hwnas.graph.batch.standardize`); False is the 1e-6
             floor without clipping of hwnas before 0.2, kept for ablations only: it lets an unseen
             feature value move a prediction by orders of magnitude.
+        arch_features: read the architecture features of the graphs beside the whole-model
+            features, when every training graph has them (``n_arch_`` of them; a predictor file
+            from before they existed has none and keeps working without them).
     """
 
     kind = "gnn"
@@ -117,6 +122,7 @@ class GNNPredictor(Predictor):
         seed: int = 0,
         mlp_depth: int = 1,
         robust: bool = True,
+        arch_features: bool = True,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -129,6 +135,7 @@ class GNNPredictor(Predictor):
         self.seed = seed
         self.mlp_depth = mlp_depth
         self.robust = robust
+        self.arch_features = arch_features
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -143,6 +150,7 @@ class GNNPredictor(Predictor):
             "seed": self.seed,
             "mlp_depth": self.mlp_depth,
             "robust": self.robust,
+            "arch_features": self.arch_features,
         }
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -151,10 +159,18 @@ class GNNPredictor(Predictor):
         :func:`hwnas.graph.batch.standardize`)."""
         from hwnas.graph.batch import standardize
 
-        g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
+        g = self._raw_gfeat(graphs, getattr(self, "n_arch_", 0))
         if not self.robust:
             return ((g - self.gmean_) / self.gstd_).astype(np.float32)
         return standardize(g, self.gmean_, self.gstd_).astype(np.float32)
+
+    @staticmethod
+    def _raw_gfeat(graphs: Sequence[GraphData], n_arch: int) -> np.ndarray:
+        """``log1p`` of each graph's whole-model features, then its ``n_arch`` architecture features."""
+        g = np.stack([gr.graph_features for gr in graphs]).astype(np.float64)
+        if n_arch:
+            g = np.concatenate([g, arch_matrix(graphs, n_arch)], axis=1)
+        return np.log1p(np.maximum(g, 0.0))
 
     def _scaled_nodes(self, graphs: Sequence[GraphData]) -> np.ndarray:
         """Node features of all ``graphs`` stacked, standardised and clipped to ``[-CLIP, CLIP]``
@@ -237,7 +253,8 @@ class GNNPredictor(Predictor):
         self.ystd_ = np.maximum(np.nanstd(y, axis=0), 1e-3)
         ys = (y - self.ymean_) / self.ystd_
         self.scaler_ = FeatureScaler(robust=self.robust).fit(graphs)
-        g = np.log1p(np.maximum(np.stack([gr.graph_features for gr in graphs]).astype(np.float64), 0.0))
+        self.n_arch_ = arch_width(graphs, self.arch_features)
+        g = self._raw_gfeat(graphs, self.n_arch_)
         self.gmean_ = g.mean(0)
         self.gstd_ = robust_std(g.std(0), self.gmean_) if self.robust else np.maximum(g.std(0), 1e-6)
         self.devices_ = devices
@@ -321,7 +338,12 @@ class GNNPredictor(Predictor):
         arrays = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
         arrays.update({f"scaler.{k}": v for k, v in self.scaler_.state().items()})
         arrays.update(ymean=self.ymean_, ystd=self.ystd_, gmean=self.gmean_, gstd=self.gstd_)
-        meta = {"devices": self.devices_, "n_node": int(self.scaler_.state()["mean"].shape[0]), "n_graph": int(self.gmean_.shape[0])}
+        meta = {
+            "devices": self.devices_,
+            "n_node": int(self.scaler_.state()["mean"].shape[0]),
+            "n_graph": int(self.gmean_.shape[0]),  # whole-model features and architecture features
+            "n_arch": int(self.n_arch_),
+        }
         return meta, arrays
 
     def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -329,6 +351,7 @@ class GNNPredictor(Predictor):
         from hwnas.graph.batch import FeatureScaler
 
         self.devices_ = list(meta["devices"])
+        self.n_arch_ = int(meta.get("n_arch", 0))  # files from before architecture features: none
         self.ymean_, self.ystd_ = arrays["ymean"], arrays["ystd"]
         self.gmean_, self.gstd_ = arrays["gmean"], arrays["gstd"]
         self.scaler_ = FeatureScaler.from_state({k[7:]: v for k, v in arrays.items() if k.startswith("scaler.")})

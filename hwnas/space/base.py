@@ -119,6 +119,15 @@ class SearchSpace(abc.ABC):
     def cardinalities(self) -> tuple[int, ...]:
         """Number of choices of each position of the integer vector."""
 
+    def arch_features(self, arch: Arch) -> np.ndarray:
+        """Float32 features of ``arch`` for predictors, fixed length per space: by default the
+        one-hot of each decision of :meth:`encode`. Spaces may add their own (NB201 adds which
+        edges do work and how many paths join input and output)."""
+        vec = self.encode(arch)
+        out = np.zeros(sum(self.cardinalities), dtype=np.float32)
+        out[np.cumsum((0,) + self.cardinalities[:-1]) + vec] = 1.0
+        return out
+
     def key(self, arch: Arch) -> str:
         """Short stable identifier, safe as a file name (``<space>-<digest>`` by default)."""
         return f"{self.name}-{arch.digest()}"

@@ -162,6 +162,14 @@ class NB201Space(SearchSpace):
     def key(self, arch: Arch) -> str:
         return f"nb201-{self.index(arch):05d}"
 
+    def arch_features(self, arch: Arch) -> np.ndarray:
+        """One-hot op of each edge, then the cell's liveness and path features
+        (:func:`hwnas.space.nb201_cell.liveness_features`)."""
+        from hwnas.space.nb201_cell import liveness_features
+
+        ops = [OPS[o] for o in self.encode(arch)]
+        return np.concatenate([super().arch_features(arch), liveness_features(ops)]).astype(np.float32)
+
     def input_shape(self, arch: Arch) -> tuple[int, int, int, int]:
         return (1, 3, self.resolution, self.resolution)
 

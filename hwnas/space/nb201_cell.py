@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from hwnas.space.nb201 import EDGES, OPS
 
 #: Kinds of the constant a node receives from nodes that do not depend on the input, in order.
@@ -108,3 +110,49 @@ class CellPlan:
     def adds_constant(self, node: int) -> bool:
         """Whether the pruned cell adds a constant to ``node`` (a computed node, or a dead output)."""
         return self.const_kind[node] != "zero" and (node in self.computed or (node == 3 and not self.output_live))
+
+
+#: Names of :func:`liveness_features`, in order.
+LIVENESS_FEATURES: tuple[str, ...] = (
+    tuple(f"live_edge_{e}" for e in range(len(EDGES)))
+    + tuple(f"live_{op}" for op in OPS[1:])
+    + ("paths", "live_paths", "conv_paths", "longest_live_convs", "computed_nodes", "output_live",
+       "const_uniform", "const_map", "dead_convs")
+)  # fmt: skip
+
+
+def _paths(ops: Sequence[str], edges: Sequence[int], weight: Sequence[int] | None = None) -> tuple[int, int]:
+    """Number of node-0-to-node-3 paths over ``edges``, and the most ``weight`` along one."""
+    count = [1, 0, 0, 0]
+    best = [0, -1, -1, -1]
+    for e in sorted(edges):
+        dst, src = EDGES[e]
+        count[dst] += count[src]
+        if best[src] >= 0:
+            best[dst] = max(best[dst], best[src] + (weight[e] if weight is not None else 1))
+    return count[3], max(best[3], 0)
+
+
+def liveness_features(ops: Sequence[str]) -> np.ndarray:
+    """Float32 features of which parts of a cell do work (:data:`LIVENESS_FEATURES`).
+
+    Which edges are live; live edges per op kind; input-to-output paths over non-``none`` edges
+    (what the reference form computes on), over live edges, and over live convolutions only; the
+    most convolutions on one live path; how many nodes the pruned cell computes; whether the output
+    depends on the input; folded constants by kind; convolutions the reference computes that the
+    pruned form does not.
+    """
+    plan = CellPlan.of(ops)
+    live = np.zeros(len(EDGES), dtype=np.float32)
+    live[list(plan.live_edges)] = 1.0
+    per_op = [sum(plan.ops[e] == op for e in plan.live_edges) for op in OPS[1:]]
+    nonzero = [e for e, op in enumerate(plan.ops) if op != "none"]
+    convs = [int(op in CONVS) for op in plan.ops]
+    paths, _ = _paths(plan.ops, nonzero)
+    live_paths, longest = _paths(plan.ops, plan.live_edges, convs)
+    conv_paths, _ = _paths(plan.ops, [e for e in plan.live_edges if convs[e]])
+    consts = [plan.const_kind[n] for n in (1, 2, 3) if plan.adds_constant(n)]
+    dead_convs = sum(convs) - sum(convs[e] for e in plan.live_edges)
+    rest = [paths, live_paths, conv_paths, longest, len(plan.computed), float(plan.output_live),
+            consts.count("uniform"), consts.count("map"), dead_convs]  # fmt: skip
+    return np.concatenate([live, np.array(per_op + rest, dtype=np.float32)])
