@@ -214,8 +214,7 @@ def _measure_tvm(path: str | Path, config: MeasureConfig) -> MeasureResult:
         return MeasureResult.failure(Status.ERROR, f"tvm compile/load failed: {one_line(exc)}", env)
     env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
     try:
-        timer = tvm_rt.time_remote if config.tvm_rpc else tvm_rt.time_model
-        samples_ms, number = timer(vm, inputs, dev, config)
+        samples_ms, number = tvm_rt.time_model(vm, inputs, dev, config)
     except Exception as exc:  # noqa: BLE001 - failures are data
         return MeasureResult.failure(Status.ERROR, f"run failed: {one_line(exc)}", env)
     env["measure_s"] = round(time.perf_counter() - start, 3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -189,7 +189,15 @@ def _time_calls(run: Any, feeds: dict[str, np.ndarray], number: int) -> int:
 
 
 def calibrate_number(run: Any, feeds: dict[str, np.ndarray], min_repeat_ms: float) -> int:
-    """Calls per repeat so that one repeat lasts >= 1.2 x ``min_repeat_ms``.
+    """Calls per repeat so that one repeat lasts >= 1.2 x ``min_repeat_ms``, timed as the agent times
+    an onnxruntime repeat (:func:`calibrate_with` over back-to-back ``run(None, feeds)`` calls)."""
+    return calibrate_with(lambda number: _time_calls(run, feeds, number), min_repeat_ms)
+
+
+def calibrate_with(trial: Callable[[int], float], min_repeat_ms: float) -> int:
+    """Calls per repeat so that one repeat lasts >= 1.2 x ``min_repeat_ms``, where ``trial(number)``
+    runs ``number`` back-to-back calls and returns the nanoseconds they took **on the timer the
+    samples are taken with** (a runtime with its own timer calibrates with it).
 
     Starts at 1 and grows ``number`` (extrapolating from the last trial; at most x10 and at least
     +1 per step) until **two consecutive** trials of ``number`` back-to-back calls each reach the
@@ -202,7 +210,7 @@ def calibrate_number(run: Any, feeds: dict[str, np.ndarray], min_repeat_ms: floa
     number = 1
     reached_with: int | None = None  # number whose last trial reached the target
     while True:
-        elapsed = _time_calls(run, feeds, number)
+        elapsed = trial(number)
         if elapsed >= target_ns:
             if reached_with == number or (number == 1 and elapsed >= 2 * target_ns):
                 return number

@@ -16,13 +16,14 @@ never torch.
   ``~/.cache/device_agent/tvm``) keyed by sha256 of (model sha256, target, TVM version, tuning
   trials), written atomically; a cache hit skips compilation and tuning.
 * **Timing**: ``warmup`` calls discarded, ``number`` calibrated like onnxruntime's (at least 1.2 x
-  ``min_repeat_ms`` per repeat), then ``vm.time_evaluator("main", number, repeat=repeats)``;
-  samples are its per-repeat means, in ms.
+  ``min_repeat_ms`` per repeat) but on the timer the samples are taken with, TVM's time evaluator
+  (a Python loop of VM calls would count the Python overhead the evaluator leaves out), then
+  ``vm.time_evaluator("main", number, repeat=repeats)``; samples are its per-repeat means, in ms.
 * **Remote (RPC)**: with ``--tvm-rpc HOST:PORT`` (a ``python -m tvm.exec.rpc_server``) or
   ``tracker:HOST:PORT:KEY`` (a device registered with an RPC tracker), the library is compiled here
   for ``--tvm-target``, uploaded, loaded into a Relax VM on the remote CPU and timed there by the
-  same time evaluator; ``number`` comes from one timed probe call (a local calibration loop would
-  time the network). Inputs are created on the remote device.
+  same time evaluator, which also calibrates ``number`` there (so the network is never timed).
+  Inputs are created on the remote device.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import tempfile
 import time
@@ -197,24 +197,33 @@ def open_remote(config: MeasureConfig, lib: Path) -> tuple[Any, Any, dict[str, A
     return vm, dev, {"tvm_rpc": config.tvm_rpc}
 
 
-def time_remote(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> tuple[list[float], int]:
-    """The protocol over RPC: warm-up, ``number`` from one timed probe call, then the timed repeats."""
-    if config.warmup:
-        vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
-    probe_s = max(float(vm.time_evaluator("main", dev, number=1, repeat=1)(*inputs).results[0]), 1e-9)
-    number = max(1, math.ceil(config.min_repeat_ms * 1.2 / (probe_s * 1e3)))
-    timer = vm.time_evaluator("main", dev, number=number, repeat=config.repeats)
-    return [float(s) * 1e3 for s in timer(*inputs).results], number
+def _warm_up(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> None:
+    """``config.warmup`` discarded calls: here, or over RPC inside one time evaluator."""
+    if config.tvm_rpc:
+        if config.warmup:
+            vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
+    else:
+        main = vm["main"]
+        for _ in range(config.warmup):
+            main(*inputs)
+
+
+def calibrate(vm: Any, inputs: list[Any], dev: Any, min_repeat_ms: float) -> int:
+    """``number`` for ``min_repeat_ms`` (:func:`~device_agent.runtimes.ort.calibrate_with`), each trial
+    timed by TVM's time evaluator: the timer the samples are taken with, here or over RPC."""
+    from device_agent.runtimes.ort import calibrate_with
+
+    def trial(number: int) -> float:
+        mean_s = float(vm.time_evaluator("main", dev, number=number, repeat=1)(*inputs).results[0])
+        return mean_s * number * 1e9
+
+    return calibrate_with(trial, min_repeat_ms)
 
 
 def time_model(vm: Any, inputs: list[Any], dev: Any, config: MeasureConfig) -> tuple[list[float], int]:
-    """The agent's protocol with TVM's time evaluator; ``(samples_ms, number)``."""
-    from device_agent.runtimes.ort import calibrate_number
-
-    main = vm["main"]
-    for _ in range(config.warmup):
-        main(*inputs)
-    number = calibrate_number(lambda _names, feeds: main(*feeds), inputs, config.min_repeat_ms)
+    """The agent's protocol with TVM's time evaluator, here or over RPC; ``(samples_ms, number)``."""
+    _warm_up(vm, inputs, dev, config)
+    number = calibrate(vm, inputs, dev, config.min_repeat_ms)
     timer = vm.time_evaluator("main", dev, number=number, repeat=config.repeats)
     return [float(s) * 1e3 for s in timer(*inputs).results], number
 
@@ -232,18 +241,9 @@ class VmTimer:
             self.number = int(number)
             for _ in range(config.warmup):
                 self._call()
-        elif self.remote:
-            if config.warmup:
-                vm.time_evaluator("main", dev, number=config.warmup, repeat=1)(*inputs)
-            probe_s = max(float(vm.time_evaluator("main", dev, number=1, repeat=1)(*inputs).results[0]), 1e-9)
-            self.number = max(1, math.ceil(config.min_repeat_ms * 1.2 / (probe_s * 1e3)))
         else:
-            from device_agent.runtimes.ort import calibrate_number
-
-            main = vm["main"]
-            for _ in range(config.warmup):
-                main(*inputs)
-            self.number = calibrate_number(lambda _names, feeds: main(*feeds), inputs, config.min_repeat_ms)
+            _warm_up(vm, inputs, dev, config)
+            self.number = calibrate(vm, inputs, dev, config.min_repeat_ms)
         self._evaluator = vm.time_evaluator("main", dev, number=self.number, repeat=1)
 
     def _call(self) -> None:
@@ -258,5 +258,5 @@ class VmTimer:
         return float(self._evaluator(*self.inputs).results[0]) * 1e3
 
 
-__all__ = ["VmTimer", "canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc", "parse_target",
-           "time_model", "time_remote", "tvm_module"]
+__all__ = ["VmTimer", "calibrate", "canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc",
+           "parse_target", "time_model", "tvm_module"]
