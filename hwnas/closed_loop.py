@@ -56,6 +56,7 @@ class Measured:
     low_ms: float
     high_ms: float
     reason: str  # "uncertain" (its interval straddled the budget) or "confirm" (the answer)
+    repeat_high_ms: float | None = None  # upper end of the measurement's repeat interval
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -73,7 +74,9 @@ class ClosedLoop:
         parse: an architecture from its spec string (the space's ``parse``).
         budget_ms: the hard latency budget.
         confidence: quantile judged when nothing is measured (``--latency-confidence``).
-        measure: measures an architecture on the device and stores it; returns its median ms.
+        measure: measures an architecture on the device and stores it; returns its median ms and
+            the upper end of the interval a repeat measurement would fall in (the agent's
+            ``ci_high_ms``; the median again when there is none).
         records: the device's measured records (graphs attached), read afresh at each adaptation.
         log_path: the JSON log of measurements (read on start when it exists: resume).
         max_measurements: cap on measurements for uncertainty.
@@ -86,7 +89,7 @@ class ClosedLoop:
     parse: Callable[[str], Arch]
     budget_ms: float
     confidence: float
-    measure: Callable[[Arch], float]
+    measure: Callable[[Arch], tuple[float, float]]
     records: Callable[[], Sequence[LatencyRecord]]
     log_path: Path
     max_measurements: int = MAX_MEASUREMENTS
@@ -134,9 +137,10 @@ class ClosedLoop:
         return sum(m.reason == "uncertain" for m in self.measured.values())
 
     def confirm(self, ranked: Sequence[Any]) -> tuple[Any | None, list[dict[str, Any]]]:
-        """The first of ``ranked`` (trials, best first, with ``arch`` and ``metrics``) whose latency
-        is measured within the budget, measuring answers not yet measured (at most
-        :data:`MAX_CONFIRM`); and what was checked. ``None`` when no answer is confirmed."""
+        """The first of ``ranked`` (trials, best first, with ``arch`` and ``metrics``) confirmed by
+        measurement: the upper end of its measurement's repeat interval is within the budget, so a
+        measurement repeated later should meet it too. Answers not yet measured are measured (at
+        most :data:`MAX_CONFIRM`). Returns it (``None`` when none is confirmed) and what was checked."""
         checked: list[dict[str, Any]] = []
         fresh = 0
         for t in ranked:
@@ -148,9 +152,10 @@ class ClosedLoop:
                 pred = {k: float(m.get(k, m.get("latency_ms", 0.0)))
                         for k in ("latency_mean_ms", "latency_low_ms", "latency_high_ms")}  # fmt: skip
                 self._measure(self.parse(t.arch), pred, "confirm")
-            ms = self.measured[t.arch].measured_ms
-            ok = ms <= self.budget_ms
-            checked.append({"arch": t.arch, "measured_ms": ms, "meets_budget": ok})
+            m = self.measured[t.arch]
+            high = m.repeat_high_ms if m.repeat_high_ms is not None else m.measured_ms
+            ok = high <= self.budget_ms
+            checked.append({"arch": t.arch, "measured_ms": m.measured_ms, "repeat_high_ms": high, "meets_budget": ok})
             if ok:
                 return t, checked
         return None, checked
@@ -170,8 +175,9 @@ class ClosedLoop:
         return predict_interval(self.current, [self.graph_of(arch)], device=self.device, level=LEVEL)
 
     def _measure(self, arch: Arch, pred: dict[str, Any], reason: str) -> Measured:
-        ms = float(self.measure(arch))
-        m = Measured(arch.spec, ms, pred["latency_mean_ms"], pred["latency_low_ms"], pred["latency_high_ms"], reason)
+        ms, high = (float(v) for v in self.measure(arch))
+        m = Measured(arch.spec, ms, pred["latency_mean_ms"], pred["latency_low_ms"], pred["latency_high_ms"], reason,
+                     max(high, ms))  # fmt: skip
         self.measured[arch.spec] = m
         self._save()
         self._since_adapt += 1

@@ -40,6 +40,8 @@ class LatencySource:
     ``time_s`` accumulates the seconds spent computing latencies (memo hits cost nothing);
     ``resolver`` is the :class:`~hwnas.graph.resolve.GraphResolver` of a source that reads model
     graphs (its ``encode_s`` is the part of ``time_s`` spent making graphs), else ``None``.
+    ``table`` is the ``db`` source's latency table (arch spec -> ms), ``loop`` the
+    :class:`~hwnas.closed_loop.ClosedLoop` of a learned source that measures, else ``None``.
     """
 
     label: str
@@ -49,6 +51,7 @@ class LatencySource:
     resolver: Any = None
     time_s: float = 0.0
     loop: Any = None
+    table: dict[str, float] | None = None
     predictor: Any = None
     predictor_device: str | None = None
     _memo: dict[str, float] = field(default_factory=dict)
@@ -99,7 +102,7 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_
         meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
         return LatencySource(f"measured:{args.device or 'this machine'}", meter.latency_ms, cheap=False, meter=meter)
     if kind == "db":
-        return _from_db(args, space)
+        return _from_db(args, space, out)
     loop = _closed_loop_wanted(args, budget_ms)
     src = _from_predictor(args, space) if kind == "predictor" else _fitted(args, space, kind)
     if loop:
@@ -158,7 +161,7 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     loop = ClosedLoop(
         predictor=src.predictor, device=src.predictor_device, budget_ms=budget_ms, confidence=_confidence(args),
         graph_of=lambda arch: resolver.graph_for(None, space.name, arch.spec), parse=space.parse,
-        measure=meter.latency_ms, records=records, log_path=out / "measured.json",
+        measure=lambda arch: _median_and_repeat_high(meter.measure(arch)), records=records, log_path=out / "measured.json",
         max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
     )  # fmt: skip
     details = src.details
@@ -171,6 +174,12 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     label = f"{src.label}, measured where uncertain on {args.device}"
     return LatencySource(label, latency, cheap=True, meter=meter, resolver=resolver, details=details, loop=loop,
                          predictor=src.predictor, predictor_device=src.predictor_device)  # fmt: skip
+
+
+def _median_and_repeat_high(row: dict[str, Any]) -> tuple[float, float]:
+    """An agent result row's median and the upper end of its repeat interval (the median if none)."""
+    median = float(row["median_ms"])
+    return median, float(row.get("ci_high_ms") or median)
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
@@ -188,19 +197,33 @@ def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
     return attach_graphs(rows, graph_resolver(args)) if with_graphs else rows
 
 
-def _from_db(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
+class NoLatency(ValueError):
+    """The ``db`` source has no latency of an architecture (a partial table)."""
+
+
+def _from_db(args: argparse.Namespace, space: SearchSpace, out: Path) -> LatencySource:
+    """The device's table in the DB; with ``--measure-missing`` (this machine only) architectures
+    missing from it are measured here and stored, else they raise :class:`NoLatency`."""
     table = {r.arch: r.latency_ms for r in _device_records(args, False) if r.space == space.name and r.arch}
     if not table:
         raise CLIError(f"--db {args.db} has no {space.name} latencies of device {args.device!r}")
+    meter = None
+    if getattr(args, "measure_missing", False):
+        if not _is_this_machine(args.db, args.device):
+            raise CLIError(f"--measure-missing: device {args.device!r} in {args.db} is not this machine (another "
+                           "fingerprint); measuring it here would mix devices")  # fmt: skip
+        from hwnas.local_meter import LocalMeter
+
+        meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
 
     def from_db(arch: Arch) -> float:
         if arch.spec not in table:
-            raise ValueError(f"no latency of this architecture on {args.device} in {args.db}")
+            if meter is None:
+                raise NoLatency(f"no latency of this architecture on {args.device} in {args.db}")
+            table[arch.spec] = meter.latency_ms(arch)
         return table[arch.spec]
 
-    src = LatencySource(f"db:{args.device}", from_db, cheap=True)
-    src.table = table  # type: ignore[attr-defined] - the strategies' prefilter uses it directly
-    return src
+    return LatencySource(f"db:{args.device}", from_db, cheap=True, meter=meter, table=table)
 
 
 def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
