@@ -19,17 +19,28 @@ from hwnas.search_latency import SOURCES
 from hwnas.search_setup import EVALUATORS, STRATEGIES, ZERO_COST
 
 
-def _prefilter(source: Any, bound: float) -> Any:
-    """Feasibility test for strategies, from a cheap source: unknown latencies pass (the trial
-    itself will say)."""
-    table = getattr(source, "table", None)
+def _prefilter(source: Any, bound: float | None, missing: set[str]) -> Any:
+    """Feasibility test for strategies, from a cheap source. A ``db`` table refuses architectures
+    it has no latency of (adding them to ``missing``) unless the source measures them; other
+    sources let unknown latencies pass (the trial itself will say)."""
+    from hwnas.search_latency import NoLatency
+
+    table = source.table
     if table is not None:
-        return lambda arch: table.get(arch.spec, 0.0) <= bound
+        def known(arch: Any) -> bool:
+            if arch.spec in table:
+                return bound is None or table[arch.spec] <= bound
+            if source.meter is not None:  # --measure-missing: the trial measures it
+                return True
+            missing.add(arch.spec)
+            return False
+
+        return known
 
     def feasible(arch: Any) -> bool:
         try:
-            return source(arch) <= bound
-        except ValueError:
+            return bound is None or source(arch) <= bound
+        except NoLatency:
             return True
 
     return feasible
@@ -78,10 +89,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     evaluator = make_evaluator(args, space)
     latency_of = make_source(args, space, out, budget if args.constraint == "hard" else None)
     strategy = make_strategy(args, space, latency_of, budget)
-    if budget is not None and args.constraint == "hard" and latency_of.cheap:
-        strategy.prefilter = _prefilter(latency_of, budget)
-        if getattr(latency_of, "table", None) is None and hasattr(strategy, "order_checks"):
+    no_latency: set[str] = set()  # architectures a partial db table has no latency of: never proposed
+    hard = budget if args.constraint == "hard" else None
+    if latency_of.table is not None or (hard is not None and latency_of.cheap):
+        strategy.prefilter = _prefilter(latency_of, hard, no_latency)
+        if latency_of.table is None and hasattr(strategy, "order_checks"):
             strategy.order_checks = True  # each unseen latency costs a graph and a prediction: check few
+    if latency_of.table is not None and latency_of.meter is None:
+        from hwnas.strategy.filtered import Filtered
+
+        table = latency_of.table
+
+        def has_latency(arch: Any) -> bool:
+            if arch.spec in table:
+                return True
+            no_latency.add(arch.spec)
+            return False
+
+        strategy = Filtered(strategy, has_latency, f"no latency on {args.device} in the table")
 
     def latency_step(arch: Any) -> tuple[dict[str, Any], bool]:
         """Driver side: the latency and whether the budget rejects the arch before any training."""
@@ -96,7 +121,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     def submit(arch: Any) -> Future:
         """The latency check here, the evaluation in the executor (this process by default)."""
-        metrics, rejected = latency_step(arch)
+        from hwnas.search_latency import NoLatency
+
+        try:
+            metrics, rejected = latency_step(arch)
+        except NoLatency as exc:  # a strategy that ignores the prefilter: the trial fails, the search goes on
+            no_latency.add(arch.spec)
+            return done_future(({"latency_source": latency_of.label, "error": str(exc)}, None))
         if rejected:
             return done_future((metrics, None))  # rejected before any training
         return then(executor.submit(arch.spec), lambda m: scored(metrics, m))
@@ -124,6 +155,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "pareto_front": front_of(trials),
         "wall_s": round(wall, 3),
         **latency_of.timing(),
+        "no_latency": len(no_latency),
     }
     if latency_of.loop is not None:
         result["closed_loop"] = {**latency_of.loop.summary(), **(confirmed or {})}
@@ -212,6 +244,9 @@ def add_parser(sub: Any, default_db: str) -> None:
                    help="learned sources with a hard budget: measure on this machine each candidate whose 90%% interval "
                    "straddles the budget (stored in --db), adapt the predictor every few measurements, and measure the "
                    "answer before reporting it feasible. Default: on when --device is this machine in --db")
+    q.add_argument("--measure-missing", action="store_true",
+                   help="db source: measure on this machine (and store) the architectures the device's table lacks, "
+                   "instead of skipping them (the device must be this machine)")
     q.add_argument("--measure-max", type=int, metavar="N",
                    help="--measure-uncertain: measure at most N uncertain candidates per search (default 30)")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")

@@ -69,3 +69,28 @@ def test_resume_with_other_settings_is_refused(db, tmp_path, capsys) -> None:
     assert code == 0, err
     code, _, err = run(capsys, *base, "--latency-budget-ms", "7")
     assert code == 2 and "other settings (budget_ms)" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution", "predictor"])
+def test_partial_table_skips_architectures_without_a_latency(tmp_path, capsys, toy_db_of, strategy) -> None:
+    """A device table with 400 of NB201's 15,625 cells: candidates it lacks are never evaluated (no
+    trial spent on them), counted as ``no_latency``, and the search finishes."""
+    import numpy as np
+
+    from hwnas.space import NB201Space
+
+    space = NB201Space()
+    picks = np.random.default_rng(3).choice(space.size, 400, replace=False)
+    db = toy_db_of(tmp_path, [space.from_index(int(i)).spec for i in picks])
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "search", "--strategy", strategy, "--latency-source", "db", "--db", str(db), "--device",
+                       "toy", "--latency-budget-ms", "5", "--budget-evals", "12", "--seed", "0", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["trials"]) == 12 and result["failed"] == 0 and result["no_latency"] > 0
+    assert all(t["latency_ms"] > 0 for t in result["trials"])  # every trial had a latency from the table
+    assert result["best"]["latency_ms"] <= 5
+    # --measure-missing measures on this machine only: the toy device is not this machine
+    code, _, err = run(capsys, "search", "--latency-source", "db", "--db", str(db), "--device", "toy", "--measure-missing",
+                       "--budget-evals", "2", "--out", str(tmp_path / "m"))  # fmt: skip
+    assert code == 2 and "not this machine" in err and err.count("\n") == 1
