@@ -141,6 +141,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from hwnas import codesign_command, db_commands, hw_commands, predictor_commands, profile_command, search_command
+    from hwnas.dashboard import command as dashboard_command
 
     parser = argparse.ArgumentParser(
         prog="hwnas",
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     hw_commands.add_parsers(sub)
     codesign_command.add_parser(sub, DEFAULT_DB)
     profile_command.add_parser(sub, DEFAULT_DB)
+    dashboard_command.add_parsers(sub, DEFAULT_DB)
     return parser
 
 

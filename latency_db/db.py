@@ -237,6 +237,21 @@ class LatencyDB:
         return [tables.measurement_from_row(row)
                 for row in tables.select_measurements(self._conn, where, params)]
 
+    def select(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Rows of one read-only query (``SELECT``/``WITH``) in the SQLite dialect of this package.
+
+        For dashboards and reports that aggregate and paginate in SQL rather than load every
+        record: rows read by position or by column name (``sqlite3.Row``, or its PostgreSQL
+        stand-in, with ``?`` placeholders and ``sum(x = 'v')`` translated). Nothing is written.
+
+        Raises:
+            ValueError: ``sql`` is not a single SELECT/WITH statement.
+        """
+        head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if head not in ("SELECT", "WITH") or ";" in sql.rstrip().rstrip(";"):
+            raise ValueError("LatencyDB.select runs one SELECT (or WITH ... SELECT) statement")
+        return list(self._conn.execute(sql, list(params)).fetchall())
+
     def summary(self) -> dict[str, Any]:
         """A JSON-able overview of the database.
 
