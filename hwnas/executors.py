@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -245,6 +246,40 @@ def then(fut: Future, fn: Any) -> Future:
     return out
 
 
+class MeasureGate:
+    """Keeps measurements on this machine from overlapping evaluations running on it.
+
+    Every evaluation's future is :meth:`track`-ed; :meth:`quiesce` (called by a meter before it
+    times anything) blocks until all tracked evaluations have finished. The driver dispatches
+    nothing while it measures (it is one thread), so a measurement never shares the cores with a
+    training. ``pauses`` counts the measurements that had to wait.
+    """
+
+    def __init__(self) -> None:
+        self._inflight: set[Future] = set()
+        self._lock = threading.Lock()
+        self.pauses = 0
+
+    def track(self, fut: Future) -> Future:
+        """Register ``fut`` (an evaluation in flight); returns it."""
+        with self._lock:
+            self._inflight.add(fut)
+        fut.add_done_callback(self._discard)
+        return fut
+
+    def _discard(self, fut: Future) -> None:
+        with self._lock:
+            self._inflight.discard(fut)
+
+    def quiesce(self) -> None:
+        """Wait until no tracked evaluation is running."""
+        with self._lock:
+            pending = [f for f in self._inflight if not f.done()]
+        if pending:
+            self.pauses += 1
+            wait(pending)
+
+
 def run_now(fn: Any) -> Future:
     """A future of ``fn()``, run here and now; an ``Exception`` is stored in it (the study records a
     failed trial), a ``BaseException`` such as Ctrl-C propagates."""
@@ -273,5 +308,5 @@ def run_trials(study: Any, n_trials: int, submit: Any, executor: Any, on_trial: 
         executor.close()
 
 
-__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "RayExecutor", "add_executor_flags",
+__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "MeasureGate", "RayExecutor", "add_executor_flags",
            "done_future", "make_executor", "metrics_dict", "run_now", "run_trials", "then"]

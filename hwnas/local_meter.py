@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from device_agent.protocol import MeasureConfig
 
@@ -62,6 +62,9 @@ class LocalMeter:
         self.force = force
         self.python = python or sys.executable
         self.device_id: str | None = None
+        #: Called before each measurement (a search's :class:`~hwnas.executors.MeasureGate`
+        #: waits there for evaluations running on this machine to finish).
+        self.before_measure: Callable[[], None] | None = None
 
     def _command(self, path: Path) -> list[str]:
         c = self.config
@@ -87,6 +90,8 @@ class LocalMeter:
         """
         from hwnas.export import export_archs
 
+        if self.before_measure is not None:
+            self.before_measure()
         entry = export_archs(self.space, [arch], self.models_dir)[0]
         path = self.models_dir / f"{entry['key']}.onnx"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_root(), os.environ.get("PYTHONPATH")]))}

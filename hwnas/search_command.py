@@ -60,7 +60,7 @@ def _latency_text(best: dict[str, Any], label: str) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.cli import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
-    from hwnas.executors import done_future, make_executor, run_trials, then
+    from hwnas.executors import MeasureGate, done_future, make_executor, run_trials, then
     from hwnas.search_latency import make_source
     from hwnas.search_report import (closed_loop_text, export_best, front_of, pareto_plot, progress, ranked, trial_summary,
                                      verify_text, verify_top)
@@ -130,9 +130,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             return done_future(({"latency_source": latency_of.label, "error": str(exc)}, None))
         if rejected:
             return done_future((metrics, None))  # rejected before any training
-        return then(executor.submit(arch.spec), lambda m: scored(metrics, m))
+        return gate.track(then(executor.submit(arch.spec), lambda m: scored(metrics, m)))
 
     executor = make_executor(args, space, evaluator)
+    gate = MeasureGate()  # a measurement on this machine waits for the evaluations running on it
+    if latency_of.meter is not None:
+        latency_of.meter.before_measure = gate.quiesce
     t0 = time.perf_counter()
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
@@ -156,6 +159,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "wall_s": round(wall, 3),
         **latency_of.timing(),
         "no_latency": len(no_latency),
+        "measurement_pauses": gate.pauses,
     }
     if latency_of.loop is not None:
         result["closed_loop"] = {**latency_of.loop.summary(), **(confirmed or {})}

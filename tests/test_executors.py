@@ -130,3 +130,36 @@ def test_codesign_with_two_workers_records_every_trial_once(tmp_path: Path, caps
     capsys.readouterr()
     key = lambda r: sorted((t["arch"], t.get("hw_key"), t.get("accuracy")) for t in r["trials"])  # noqa: E731
     assert key(seq) == key(par) and [t["number"] for t in par["trials"]] == list(range(1, 7))
+
+
+def test_measure_gate_waits_for_every_evaluation_in_flight() -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwnas.executors import MeasureGate
+
+    gate, release = MeasureGate(), threading.Event()
+    with ThreadPoolExecutor(2) as pool:
+        futs = [gate.track(pool.submit(release.wait, 10)) for _ in range(2)]
+        threading.Timer(0.3, release.set).start()
+        t0 = time.perf_counter()
+        gate.quiesce()
+        assert all(f.done() for f in futs) and time.perf_counter() - t0 >= 0.25 and gate.pauses == 1
+    gate.quiesce()  # nothing in flight: no wait, no pause counted
+    assert gate.pauses == 1
+
+
+def test_measured_latency_never_overlaps_an_evaluation_in_a_pool_of_two(tmp_path: Path, capsys) -> None:
+    """With 2 local workers training candidates, each measurement on this machine first waits until
+    no training runs (the gate is the only way the driver measures; its waits are counted)."""
+    from hwnas.cli import main as hwnas_main
+
+    out, db = tmp_path / "run", tmp_path / "lat.db"
+    argv = ["search", "--strategy", "random", "--evaluator", "proxy", "--epochs", "1", "--subsample", "0.1", "--threads",
+            "1", "--latency-source", "measured", "--db", str(db), "--latency-budget-ms", "1000", "--budget-evals", "3",
+            "--seed", "1", "--workers", "2", "--out", str(out), "--json"]  # fmt: skip
+    assert hwnas_main(argv) == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["trials"]) == 3 and result["failed"] == 0
+    assert result["measurement_pauses"] >= 1  # at least one measurement found a training running and waited
