@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from hwnas.space.macro import FIRST_BLOCK_CHANNELS, HEAD_CHANNELS, STEM_CHANNELS, parse_op
+from hwnas.space.macro_ops import FIRST_BLOCK_CHANNELS, HEAD_CHANNELS, STEM_CHANNELS, parse_op
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from hwnas.space.nb201 import EDGES
+from hwnas.space.nb201_ops import EDGES
 from hwnas.space.nb201_cell import CellPlan
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from hwnas.space.base import Arch, SearchSpace, check_vector
+from hwnas.space.macro_ops import FIRST_BLOCK_CHANNELS, HEAD_CHANNELS, STEM_CHANNELS, parse_op
 
 if TYPE_CHECKING:
     import torch
@@ -48,17 +49,7 @@ STAGES: tuple[tuple[int, tuple[int, ...]], ...] = (
     (1, (240, 320, 400)),
 )
 MAX_DEPTH = 4
-STEM_CHANNELS = 32
-FIRST_BLOCK_CHANNELS = 16
-HEAD_CHANNELS = 1280
 _PER_STAGE = 2 + MAX_DEPTH  # depth, width, op of each layer slot
-
-
-def parse_op(op: str) -> tuple[int, int] | None:
-    """``"k5e3"`` -> (kernel 5, expansion 3); ``"skip"`` -> None."""
-    if op == "skip":
-        return None
-    return int(op[1]), int(op[3])
 
 
 class MacroSpace(SearchSpace):

@@ -33,13 +33,11 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 
 from hwnas.space.base import Arch, SearchSpace, check_vector
+from hwnas.space.nb201_ops import EDGES, OPS
 
 if TYPE_CHECKING:
     import torch
 
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: (to_node, from_node) of each of the 6 edges, in the order of the string and of the vector.
-EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 N_ARCHS = len(OPS) ** len(EDGES)
 
 

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.space.nb201 import EDGES, OPS
+from hwnas.space.nb201_ops import EDGES, OPS
 
 #: Kinds of the constant a node receives from nodes that do not depend on the input, in order.
 CONST_KINDS = ("zero", "uniform", "map")
