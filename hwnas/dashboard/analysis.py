@@ -34,14 +34,15 @@ def predictor_vs_measured(db: LatencyDB, path: Path, device: str, *, limit: int 
     """
     from hwnas.graph.cache import GraphCache, default_cache_dir
     from hwnas.graph.resolve import GraphResolver
-    from hwnas.predictor_commands import load_predictor_file
+    from hwnas.predictors import predictor_kinds
+    from hwnas.predictors.base import load_predictor
     from hwnas.predictors.calibration import coverage
     from hwnas.predictors.dataset import attach_graphs, device_rows, subsample
     from hwnas.predictors.metrics import evaluate
     from hwnas.predictors.records import PredictorError
     from hwnas.predictors.support import predict_interval
 
-    pf = load_predictor_file(str(path))
+    pf = load_predictor(str(path), predictor_kinds())
     pred = pf.predictor
     rows = device_rows(db, device)
     if len(rows) > limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
     from hwnas.dashboard.report import write_report
 
     path = write_report(Path(args.dir))
-    emit({"report": str(path)}, args.json, f"report: {path}")
+    print(json.dumps({"report": str(path)}) if args.json else f"report: {path}")
     return 0
 
 
