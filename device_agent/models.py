@@ -105,31 +105,47 @@ def graph_summary(path: str | Path) -> dict[str, Any] | None:
     }
 
 
-def read_manifest(folder: Path, warn: Callable[[str], None]) -> dict[str, dict[str, Any]]:
-    """Entries of ``folder/manifest.jsonl`` keyed by file name (``file``, or ``key`` + ``.onnx``).
+def read_manifest_entries(folder: str | Path) -> list[dict[str, Any]]:
+    """Entries of ``folder/manifest.jsonl`` in file order (``[]`` when there is none): the one
+    manifest reader of hwnas, host and device side alike.
 
-    Malformed lines are reported through ``warn`` and skipped; a missing manifest gives ``{}``.
+    Raises:
+        ValueError: a line is not a JSON object; the message names the file and line, so the
+            user can fix it (a malformed manifest is an error, never silently skipped: its
+            models would be stored without their architecture).
     """
-    path = folder / MANIFEST_NAME
+    path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
-        return {}
-    entries: dict[str, dict[str, Any]] = {}
+        return []
+    entries = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-                if not isinstance(entry, dict):
-                    raise ValueError("not a JSON object")
-                if entry.get("file"):
-                    name = Path(str(entry["file"])).name
-                else:
-                    name = f"{entry['key']}.onnx"
-            except (ValueError, KeyError) as exc:
-                warn(f"{path}:{lineno}: ignoring malformed manifest line ({exc})")
-                continue
-            entries[name] = entry
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or delete the line") from None
+            if not isinstance(entry, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object; fix or delete the line")
+            entries.append(entry)
+    return entries
+
+
+def read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """:func:`read_manifest_entries` keyed by file name (``file``, or ``key`` + ``.onnx``).
+
+    Raises:
+        ValueError: as :func:`read_manifest_entries`, or an entry with neither ``file`` nor ``key``.
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    for n, entry in enumerate(read_manifest_entries(folder), 1):
+        if entry.get("file"):
+            entries[Path(str(entry["file"])).name] = entry
+        elif entry.get("key"):
+            entries[f"{entry['key']}.onnx"] = entry
+        else:
+            raise ValueError(f"{Path(folder) / MANIFEST_NAME}: entry {n} has neither 'file' nor 'key'")
     return entries
 
 
@@ -198,8 +214,8 @@ def discover_models(
 
     Args:
         path: a folder (its ``manifest.jsonl`` is read when present) or one ``.onnx`` file.
-        warn: receives one-line warnings (stale manifest hash, malformed manifest line); defaults
-            to :func:`warnings.warn`.
+        warn: receives one-line warnings (a stale manifest hash); defaults to
+            :func:`warnings.warn`.
         with_graph_summary: compute graph summaries (needs ``onnx``; skipped when absent).
 
     Returns:
@@ -207,7 +223,8 @@ def discover_models(
 
     Raises:
         ValueError: one line starting with ``--models`` when the path is missing, is neither a
-            folder nor an ``.onnx`` file, or the folder holds no ``.onnx`` files.
+            folder nor an ``.onnx`` file, or the folder holds no ``.onnx`` files; or a malformed
+            manifest line (named by :func:`read_manifest_entries`).
 
     Example:
         >>> models = discover_models("candidates/")  # doctest: +SKIP
@@ -229,7 +246,7 @@ def discover_models(
             raise ValueError(f"--models {path}: no .onnx files in this folder")
     else:
         raise ValueError(f"--models {path}: not a folder or an .onnx file")
-    manifest = read_manifest(folder, report)
+    manifest = read_manifest(folder)
     out = []
     for file in files:
         model = load_model_file(

@@ -49,21 +49,14 @@ def parse_objectives(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def parse_weights(text: str) -> dict[str, float]:
-    """``"accuracy=1,energy_uj=-0.01"`` -> weights over :data:`WEIGHTABLE`; one-line ``CLIError``."""
-    out: dict[str, float] = {}
-    for item in (p.strip() for p in str(text).split(",") if p.strip()):
-        name, sep, num = (s.strip() for s in item.partition("="))
-        if not sep or name not in WEIGHTABLE or name in out:
-            raise CLIError(f"--weights: bad item {item!r}; use metric=number with metrics {', '.join(WEIGHTABLE)}, each once")
-        try:
-            out[name] = float(num)
-        except ValueError:
-            raise CLIError(f"--weights: {name}={num!r} is not a number") from None
-        if not np.isfinite(out[name]):
-            raise CLIError(f"--weights: {name} must be finite")
-    if not any(out.values()):
-        raise CLIError("--weights needs at least one non-zero weight, e.g. accuracy=1,energy_uj=-0.01")
-    return out
+    """``"accuracy=1,energy_uj=-0.01"`` -> weights over :data:`WEIGHTABLE`; one-line ``CLIError``
+    (:func:`hwnas.constraints.parse_weights` with codesign's metrics)."""
+    from hwnas.constraints import parse_weights as parse
+
+    try:
+        return parse(text, WEIGHTABLE, "accuracy=1,energy_uj=-0.01")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def front_rows(trials: Sequence[Any]) -> list[dict[str, Any]]:

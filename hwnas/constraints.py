@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 MODES = ("hard", "soft")
 #: Metric names a weighted objective may use (higher accuracy is better, the rest lower).
@@ -118,8 +118,10 @@ def parse_budget(text: str | float) -> float:
     return value
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """``"accuracy=1,latency_ms=-0.5"`` -> ``{"accuracy": 1.0, "latency_ms": -0.5}``.
+def parse_weights(text: str, weightable: Sequence[str] = WEIGHTABLE,
+                  example: str = "accuracy=1,latency_ms=-0.5") -> dict[str, float]:  # fmt: skip
+    """``"accuracy=1,latency_ms=-0.5"`` -> ``{"accuracy": 1.0, "latency_ms": -0.5}``, over the
+    metrics ``weightable`` (a search's by default; codesign passes its own).
 
     Raises:
         ValueError: one line naming the bad item (not ``name=number``, an unknown metric, a
@@ -133,8 +135,8 @@ def parse_weights(text: str) -> dict[str, float]:
         name = name.strip()
         if not sep:
             raise ValueError(f"--weights items must read metric=number, got {item!r}")
-        if name not in WEIGHTABLE:
-            raise ValueError(f"--weights: unknown metric {name!r}; use {', '.join(WEIGHTABLE)}")
+        if name not in weightable:
+            raise ValueError(f"--weights: unknown metric {name!r}; use {', '.join(weightable)}")
         if name in out:
             raise ValueError(f"--weights: {name} given twice")
         try:
@@ -145,5 +147,5 @@ def parse_weights(text: str) -> dict[str, float]:
             raise ValueError(f"--weights: {name} must be a finite number, got {num.strip()!r}")
         out[name] = value
     if not out or all(v == 0 for v in out.values()):
-        raise ValueError("--weights needs at least one non-zero weight, e.g. accuracy=1,latency_ms=-0.5")
+        raise ValueError(f"--weights needs at least one non-zero weight, e.g. {example}")
     return out

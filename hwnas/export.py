@@ -141,26 +141,15 @@ def _randomize_batchnorm(net: Any) -> None:
 
 
 def read_manifest(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """Entries of ``folder/manifest.jsonl`` (empty list if there is none).
+    """Entries of ``folder/manifest.jsonl`` (empty list if there is none); the agent's reader
+    (:func:`device_agent.models.read_manifest_entries`), so host and device read it alike.
 
     Raises:
         ValueError: a line is not a JSON object (the message names the line).
     """
-    path = Path(folder) / MANIFEST
-    if not path.exists():
-        return []
-    entries = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise ValueError(f"{path}:{n}: expected a JSON object")
-        entries.append(obj)
-    return entries
+    from device_agent.models import read_manifest_entries
+
+    return read_manifest_entries(folder)
 
 
 def write_manifest(folder: str | os.PathLike, entries: Iterable[dict[str, Any]]) -> Path:

@@ -127,7 +127,7 @@ def test_discover_models_with_manifest(good_dir: Path) -> None:
          "params": 216, "input_shape": [1, 3, 32, 32], "sha256": conv_sha},
         {"file": "b_mm.onnx", "arch": "stale", "space": "nb201", "sha256": "0" * 64},
     ]
-    text = "\n".join(json.dumps(x) for x in lines) + "\nnot json\n"
+    text = "\n".join(json.dumps(x) for x in lines) + "\n"
     (good_dir / "manifest.jsonl").write_text(text)
     warnings: list[str] = []
     models = discover_models(good_dir, warn=warnings.append)
@@ -143,9 +143,12 @@ def test_discover_models_with_manifest(good_dir: Path) -> None:
         assert conv.record.graph_summary is None
     assert mm.arch is None and mm.record.space is None  # hash mismatch: file wins, metadata ignored
     assert any("b_mm.onnx" in w and "does not match" in w for w in warnings)
-    assert any("malformed" in w for w in warnings)
     single = discover_models(good_dir / "b_mm.onnx", warn=warnings.append)  # one file is fine
     assert [m.key for m in single] == ["b_mm"]
+    (good_dir / "manifest.jsonl").write_text(text + "not json\n")  # a malformed line: refused, naming it
+    with pytest.raises(ValueError, match=r"manifest.jsonl:3: not valid JSON"):
+        discover_models(good_dir, warn=warnings.append)
+    (good_dir / "manifest.jsonl").write_text(text)
 
 def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(["info", "--json", "--device-name", "x1"], capsys)
