@@ -64,8 +64,9 @@ run: install
 	$(BIN)/hwnas codesign --space nb201 --mode nested --strategy nsga2 --evaluator tabular \
 		--objective accuracy,edp --budget-evals $(CODESIGN_EVALS) --area-budget-mm2 10 --power-budget-mw 600 \
 		--seed $(SEED) --out $(CODESIGN_OUT)
+	@echo "reports: $(SEARCH_OUT)/report.html $(CODESIGN_OUT)/report.html (open in a browser; or: $(BIN)/hwnas dashboard --db $(DB) --runs $(HWNAS_HOME))"
 
-## services: Debian's OpenSSH server and PostgreSQL, which the tests start on 127.0.0.1 themselves.
+## services: Debian's OpenSSH server and PostgreSQL, which the tests start on 127.0.0.1 themselves, and chromium for the dashboard's browser tests.
 ## Under CI=true one that cannot be installed stops here (its tests would fail: tests/conftest.py require)
 MISSING_SERVICE = { if [ "$$CI" = true ]; then echo "$(1) could not be installed; CI=true needs it: apt-get install $(1)"; exit 1; \
 	else echo "$(1) could not be installed: its tests will be skipped (under CI=true they fail)"; fi; }
@@ -76,6 +77,9 @@ services:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql \
 		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql)) \
 		|| $(call MISSING_SERVICE,postgresql)
+	@command -v chromium >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium \
+		|| ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)) \
+		|| $(call MISSING_SERVICE,chromium)
 
 ## test: install with the dev extra and run the test suite, then the device-side tests agent-only
 test: install-dev services

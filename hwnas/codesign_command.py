@@ -235,6 +235,9 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     plot = codesign_plot(trials, out / "pareto.png", f"codesign {space.name} / {args.strategy} / {args.evaluator}")
     result["plot"] = str(plot) if plot else None
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
+    from hwnas.search_report import write_run_report
+
+    report = write_run_report(out)
     if best is None:
         reasons = sorted({t.metrics.get("rejected_by", "").split(" ")[0] for t in trials if t.metrics.get("rejected_by")})
         raise CLIError(f"no feasible design: none of {len(trials)} trials met the budgets {budget.as_dict()} "
@@ -246,7 +249,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
             f"{wall:.1f} s): {b['arch']} on {b['hw_key']}\n  accuracy {b['accuracy']:.4g}, latency {b['latency_ms']:.4g} ms, "
             f"energy {b['energy_uj']:.4g} uJ, area {b['area_mm2']:.4g} mm2, power {b['power_mw']:.4g} mW, "
             f"EDP {b['edp_uj_ms']:.4g} uJ*ms\n  Pareto front: {len(result['pareto_front'])} designs; "
-            f"{out / 'result.json'}" + (f", {plot}" if plot else ""))  # fmt: skip
+            f"{out / 'result.json'}" + (f", {plot}" if plot else "") + (f", {report}" if report else ""))  # fmt: skip
     emit(result if args.json else None, args.json, text)
     return 0
 

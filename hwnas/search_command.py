@@ -182,6 +182,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.fileio import atomic_write_bytes
 
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
+    from hwnas.search_report import write_run_report
+
+    report = write_run_report(out)
     if best is None:
         n = len(trials)
         if confirmed is not None:
@@ -194,7 +197,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     head = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
             f"{wall:.1f} s): {best.arch}\n  accuracy {acc:.4g} ({best.metrics.get('accuracy_source')}), "
             f"{_latency_text(result['best'], latency_of.label)}\n  {out / 'result.json'}, "
-            f"{result['best_onnx']}" + (f", {result['plot']}" if result.get("plot") else ""))  # fmt: skip
+            f"{result['best_onnx']}" + (f", {result['plot']}" if result.get("plot") else "")
+            + (f", {report}" if report else ""))  # fmt: skip
     if latency_of.loop is not None:
         text.insert(0, closed_loop_text(result["closed_loop"]))
     emit(result if args.json else None, args.json, "\n".join([head, *text]))
