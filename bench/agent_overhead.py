@@ -85,7 +85,7 @@ def main() -> int:
     ap.add_argument("--work", help="working folder (default: a temporary one)")
     args = ap.parse_args()
 
-    from hwnas.cli import sample_distinct
+    from hwnas.cli.export import sample_distinct
     from hwnas.export import export_archs
     from hwnas.space import NB201Space
 

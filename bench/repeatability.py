@@ -107,7 +107,7 @@ def main() -> int:
     ap.add_argument("--keep", help="keep candidates and databases in this folder")
     args = ap.parse_args()
 
-    from hwnas.cli import sample_distinct
+    from hwnas.cli.export import sample_distinct
     from hwnas.export import export_archs
     from hwnas.space import NB201Space
 

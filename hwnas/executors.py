@@ -8,7 +8,7 @@ it arrives.
 
 * :class:`InProcessExecutor`: evaluates at ``submit`` (the sequential default).
 * :class:`LocalPoolExecutor`: ``workers`` processes (spawned, so no torch state is forked), each
-  building the evaluator once from the command's arguments (:class:`EvaluatorSpec`) and keeping
+  building the evaluator once from its frozen config (:class:`EvaluatorSpec`) and keeping
   it for every later trial. A worker that dies mid-evaluation (killed, out of memory) breaks the
   pool: :meth:`LocalPoolExecutor.lost` recognises that, :meth:`LocalPoolExecutor.restart` starts a
   new pool, and the study resubmits the trials that were in flight.
@@ -24,7 +24,6 @@ never reads it.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -32,31 +31,27 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from hwnas.evaluate.config import EvaluatorConfig
+
 #: Per-worker-process state: the evaluator and space, built once by :func:`_init_worker`.
 _WORKER: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
-    """What a worker needs to rebuild the search's evaluator: the command's arguments (plain
-    values only) and the space name, plus torch threads per worker."""
+    """What a worker needs to rebuild the search's evaluator: its frozen config, the space name,
+    and torch threads per worker (picklable, so it travels to worker processes and Ray tasks)."""
 
-    args: dict[str, Any]
+    config: EvaluatorConfig
     space: str
     threads: int = 1
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, space: str, threads: int = 1) -> EvaluatorSpec:
-        plain = {k: v for k, v in vars(args).items() if k != "func"}
-        return cls(plain, space, threads)
-
     def build(self) -> tuple[Any, Any]:
-        """``(space, evaluator)`` as :func:`hwnas.search_setup.make_evaluator` makes them."""
-        from hwnas.search_setup import make_evaluator
+        """``(space, evaluator)``, as the driver built them."""
         from hwnas.space import get_space
 
         space = get_space(self.space)
-        return space, make_evaluator(argparse.Namespace(**self.args), space)
+        return space, self.config.build(space)
 
 
 def metrics_dict(m: Any) -> dict[str, Any]:
@@ -195,39 +190,6 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def add_executor_flags(parser: Any) -> None:
-    """``--workers``, ``--ray-address``, ``--ray-cpus-per-trial``, ``--ray-gpus-per-trial``."""
-    parser.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes "
-                        "(spawned; each builds the evaluator once; a worker that dies is replaced and its trial "
-                        "retried). Default: one at a time in this process")  # fmt: skip
-    parser.add_argument("--ray-address", metavar="ADDR", help="evaluate on a Ray cluster, one task per candidate: "
-                        "auto, HOST:PORT, or local (a cluster of this machine); --workers then bounds the trials in "
-                        "flight (default: cluster CPUs / --ray-cpus-per-trial)")  # fmt: skip
-    parser.add_argument("--ray-cpus-per-trial", type=float, default=1.0, help="CPUs each Ray evaluation reserves (default 1)")
-    parser.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
-
-
-def make_executor(args: argparse.Namespace, space: Any, evaluator: Any) -> Any:
-    """The executor the flags of :func:`add_executor_flags` ask for; without them an
-    :class:`InProcessExecutor` over ``evaluator`` (sequential). ``CLIError`` (one line) for bad
-    values or an unreachable cluster."""
-    from hwnas.errors import CLIError
-
-    if args.workers is None and not args.ray_address:
-        return InProcessExecutor(space, evaluator)
-    if args.workers is not None and args.workers < 1:
-        raise CLIError(f"--workers must be a positive integer, got {args.workers}")
-    if getattr(args, "strategy", None) == "darts":
-        raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
-    spec = EvaluatorSpec.from_args(args, space.name, threads=getattr(args, "threads", None) or 1)
-    try:
-        if args.ray_address:
-            return RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
-        return LocalPoolExecutor(spec, args.workers)
-    except (RuntimeError, ValueError) as exc:
-        raise CLIError(" ".join(str(exc).split())) from None
-
-
 def then(fut: Future, fn: Any) -> Future:
     """A future of ``fn(fut.result())``: ``fut``'s exception, or ``fn``'s, is passed on instead."""
     out: Future = Future()
@@ -308,5 +270,5 @@ def run_trials(study: Any, n_trials: int, submit: Any, executor: Any, on_trial: 
         executor.close()
 
 
-__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "MeasureGate", "RayExecutor", "add_executor_flags",
-           "done_future", "make_executor", "metrics_dict", "run_now", "run_trials", "then"]
+__all__ = ["EvaluatorSpec", "InProcessExecutor", "LocalPoolExecutor", "MeasureGate", "RayExecutor",
+           "done_future", "metrics_dict", "run_now", "run_trials", "then"]

@@ -133,19 +133,6 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
     return summary
 
 
-def write_run_report(out: Path) -> Path | None:
-    """``OUT/report.html`` of a search or codesign run (:func:`hwnas.dashboard.write_report`), or
-    None when the dashboard's plotly is not installed (nothing else is lost)."""
-    try:
-        from hwnas.dashboard import write_report
-    except ImportError:
-        return None
-    try:
-        return write_report(out)
-    except ImportError:
-        return None
-
-
 def closed_loop_text(c: dict[str, Any]) -> str:
     """What the closed loop of ``--measure-uncertain`` did: measurements, adaptations, coverage,
     and the answer's confirmation."""

@@ -88,7 +88,7 @@ def test_hardware_cost_and_budget(cost: HardwareCost) -> None:
 
 # -- the command ----------------------------------------------------------------------------------
 def _run(*argv: str) -> tuple[int, str]:
-    from hwnas import codesign_command
+    from hwnas.cli import codesign as codesign_command
 
     parser = argparse.ArgumentParser()
     codesign_command.add_parser(parser.add_subparsers(), "unused.db")

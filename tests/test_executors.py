@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hwnas.cli.setup import evaluator_spec
 from hwnas.executors import EvaluatorSpec, InProcessExecutor, LocalPoolExecutor, then
 from hwnas.space import NB201Space
 from hwnas.strategy import RandomSearch
@@ -44,7 +45,7 @@ def test_same_seeded_search_in_process_and_with_two_workers(tmp_path: Path, toy_
 def _proxy_spec() -> EvaluatorSpec:
     args = argparse.Namespace(evaluator="proxy", dataset=None, epochs=1, subsample=0.5, resolution=None,
                               channels=None, cells=None, train_device="cpu", seed=0, proxy="synflow")  # fmt: skip
-    return EvaluatorSpec.from_args(args, "nb201")
+    return evaluator_spec(args, "nb201")
 
 
 def _submit_with(executor) -> object:

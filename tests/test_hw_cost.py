@@ -23,7 +23,7 @@ from hw_space import (
     rs_mapping,
     write_topology_csv,
 )
-from hwnas import hw_commands
+from hwnas.cli import hw as hw_commands
 from hwnas.errors import CLIError
 
 BASE = AcceleratorSpec(rows=16, cols=16, rf_bytes=64, gbuf_bytes=128 * 1024, dataflow="ws", dram_bw=8.0,

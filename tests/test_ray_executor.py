@@ -62,14 +62,15 @@ def test_same_seeded_search_on_ray(tmp_path: Path, toy_db: Path, ray_address: st
 
 def test_ray_worker_killed_mid_evaluation_loses_nothing(tmp_path: Path, ray_address: str) -> None:
     import argparse
-    from hwnas.executors import EvaluatorSpec, RayExecutor, then
+    from hwnas.cli.setup import evaluator_spec
+    from hwnas.executors import RayExecutor, then
     from hwnas.space import NB201Space
     from hwnas.strategy import RandomSearch
     from hwnas.study import Study, TrialState
 
     args = argparse.Namespace(evaluator="proxy", dataset=None, epochs=2, subsample=0.5, resolution=None,
                               channels=None, cells=None, train_device="cpu", seed=0, proxy="synflow")  # fmt: skip
-    ex = RayExecutor(EvaluatorSpec.from_args(args, "nb201"), ray_address)
+    ex = RayExecutor(evaluator_spec(args, "nb201"), ray_address)
     killed: list[str] = []
 
     def submit(arch):

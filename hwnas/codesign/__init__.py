@@ -2,7 +2,7 @@
 
 :mod:`~hwnas.codesign.joint_space` (the joint :class:`JointSpace` and the hardware key),
 :mod:`~hwnas.codesign.hw_eval` (analytical hardware metrics with a per-network layer cache, hard
-budgets). The command is :mod:`hwnas.codesign_command` (``hwnas codesign``).
+budgets). The command is :mod:`hwnas.cli.codesign` (``hwnas codesign``).
 """
 
 from __future__ import annotations

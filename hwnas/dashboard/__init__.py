@@ -6,7 +6,7 @@ Modules: :mod:`~hwnas.dashboard.queries` (SQL aggregation and pagination of the 
 :mod:`~hwnas.dashboard.charts` (plotly figures as dicts), :mod:`~hwnas.dashboard.markup` (escaped
 HTML), ``views_db`` / ``views_runs`` (the pages), :mod:`~hwnas.dashboard.server` (routes and the
 stdlib HTTP server), :mod:`~hwnas.dashboard.report` (the self-contained report) and
-:mod:`~hwnas.dashboard.command` (``hwnas dashboard``, ``hwnas report``).
+:mod:`~hwnas.cli.dashboard` (``hwnas dashboard``, ``hwnas report``).
 
 Nothing heavy is imported here: ``from hwnas.dashboard import write_report`` is cheap.
 """

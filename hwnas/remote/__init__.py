@@ -1,3 +1,3 @@
 """Remote devices: SSH connections with strict host keys (:mod:`~hwnas.remote.ssh`) and profiling a
 device over SSH (:mod:`~hwnas.remote.profile`, the ``hwnas profile`` command in
-:mod:`hwnas.profile_command`). paramiko is imported lazily."""
+:mod:`hwnas.cli.profile`). paramiko is imported lazily."""

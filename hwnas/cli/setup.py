@@ -7,15 +7,14 @@ any work starts.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any, Callable
 
 from hwnas.errors import CLIError
+from hwnas.evaluate.config import EVALUATORS, ZERO_COST, EvaluatorConfig
+from hwnas.executors import EvaluatorSpec, InProcessExecutor, LocalPoolExecutor, RayExecutor
 from hwnas.space.base import Arch, SearchSpace
 
 STRATEGIES = ("random", "evolution", "rl", "predictor", "darts", "nsga2")
-EVALUATORS = ("tabular", "train", "proxy", "supernet", "zero-cost")
-ZERO_COST = ("synflow", "snip", "grad_norm", "jacob_cov", "params")
 
 
 def dataset_of(args: argparse.Namespace) -> str:
@@ -47,43 +46,26 @@ def check_training_flags(args: argparse.Namespace) -> None:
             raise CLIError(f"--train-device {dev}: this torch has no CUDA device; use --train-device cpu")
 
 
-def _knobs(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("epochs", "subsample", "resolution", "channels", "cells") if getattr(args, k, None) is not None}
+def evaluator_config(args: argparse.Namespace) -> EvaluatorConfig:
+    """The flags of the evaluator as its frozen config (training knobs checked first)."""
+    if args.evaluator != "tabular":
+        check_training_flags(args)
+    knobs = {k: getattr(args, k, None) for k in ("epochs", "subsample", "resolution", "channels", "cells")}
+    return EvaluatorConfig(args.evaluator, dataset_of(args), **knobs, proxy=getattr(args, "proxy", "synflow"),
+                           train_device=getattr(args, "train_device", "cpu"), seed=args.seed)  # fmt: skip
 
 
 def make_evaluator(args: argparse.Namespace, space: SearchSpace) -> Any:
-    """The evaluator named by ``args.evaluator``."""
-    data = dataset_of(args)
-    if args.evaluator == "tabular":
-        from hwnas.evaluate import NB201Tabular
-
-        if space.name != "nb201":
-            raise CLIError("--evaluator tabular covers --space nb201 only; use train, proxy or zero-cost")
-        try:
-            return NB201Tabular(data)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-    check_training_flags(args)
+    """The evaluator named by ``args.evaluator`` (:meth:`EvaluatorConfig.build`); one-line ``CLIError``."""
     try:
-        if args.evaluator in ("train", "proxy"):
-            from hwnas.evaluate.train import ProxyEvaluator, TrainEvaluator
-
-            cls = TrainEvaluator if args.evaluator == "train" else ProxyEvaluator
-            settings = dataclasses.replace(cls.default_settings, **_knobs(args), device=args.train_device, seed=args.seed)
-            return cls(space, data, settings)
-        if args.evaluator == "supernet":
-            from hwnas.evaluate.supernet import SupernetEvaluator
-
-            if space.name != "nb201":
-                raise CLIError("--evaluator supernet covers --space nb201 only (the NB201 one-shot supernet)")
-            kw = {k: v for k, v in _knobs(args).items() if k != "subsample"}
-            return SupernetEvaluator(space, data, device=args.train_device, seed=args.seed, **kw)
-        from hwnas.evaluate.zero_cost import ZeroCostEvaluator
-
-        kw = {k: v for k, v in _knobs(args).items() if k in ("resolution", "channels", "cells")}
-        return ZeroCostEvaluator(space, data, proxy=args.proxy, seed=args.seed, all_proxies=False, **kw)
+        return evaluator_config(args).build(space)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+
+
+def evaluator_spec(args: argparse.Namespace, space: str, threads: int = 1) -> EvaluatorSpec:
+    """What worker processes and Ray tasks rebuild the evaluator from."""
+    return EvaluatorSpec(evaluator_config(args), space, threads)
 
 
 def make_strategy(
@@ -109,9 +91,40 @@ def make_strategy(
     from hwnas.strategy.darts import DARTS
 
     check_training_flags(args)
-    kw = {k: v for k, v in _knobs(args).items() if k in ("resolution", "channels", "cells")}
+    kw = {k: getattr(args, k) for k in ("resolution", "channels", "cells") if getattr(args, k, None) is not None}
     try:
         return DARTS(space, "digits" if args.evaluator == "tabular" else dataset_of(args), latency_of=latency_of,
                      budget_ms=budget, mode=args.constraint, device=args.train_device, seed=seed, **kw)  # fmt: skip
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+
+
+def add_executor_flags(parser: Any) -> None:
+    """``--workers``, ``--ray-address``, ``--ray-cpus-per-trial``, ``--ray-gpus-per-trial``."""
+    parser.add_argument("--workers", type=int, help="evaluate N candidates at once in N local worker processes "
+                        "(spawned; each builds the evaluator once; a worker that dies is replaced and its trial "
+                        "retried). Default: one at a time in this process")  # fmt: skip
+    parser.add_argument("--ray-address", metavar="ADDR", help="evaluate on a Ray cluster, one task per candidate: "
+                        "auto, HOST:PORT, or local (a cluster of this machine); --workers then bounds the trials in "
+                        "flight (default: cluster CPUs / --ray-cpus-per-trial)")  # fmt: skip
+    parser.add_argument("--ray-cpus-per-trial", type=float, default=1.0, help="CPUs each Ray evaluation reserves (default 1)")
+    parser.add_argument("--ray-gpus-per-trial", type=float, default=0.0, help="GPUs each Ray evaluation reserves (default 0)")
+
+
+def make_executor(args: argparse.Namespace, space: Any, evaluator: Any) -> Any:
+    """The executor the flags of :func:`add_executor_flags` ask for; without them an
+    :class:`InProcessExecutor` over ``evaluator`` (sequential). ``CLIError`` (one line) for bad
+    values or an unreachable cluster."""
+    if args.workers is None and not args.ray_address:
+        return InProcessExecutor(space, evaluator)
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be a positive integer, got {args.workers}")
+    if getattr(args, "strategy", None) == "darts":
+        raise CLIError("--workers/--ray-address do not apply to --strategy darts (it trains one supernet)")
+    spec = evaluator_spec(args, space.name, threads=getattr(args, "threads", None) or 1)
+    try:
+        if args.ray_address:
+            return RayExecutor(spec, args.ray_address, args.ray_cpus_per_trial, args.ray_gpus_per_trial, args.workers)
+        return LocalPoolExecutor(spec, args.workers)
+    except (RuntimeError, ValueError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from None

@@ -132,7 +132,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
                                 split_metrics)
     from hwnas.fileio import atomic_write_bytes
     from hwnas.search_report import progress, trial_summary
-    from hwnas.search_setup import dataset_of, make_evaluator
+    from hwnas.cli.setup import dataset_of, make_evaluator
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
 
@@ -201,7 +201,8 @@ def cmd_codesign(args: argparse.Namespace) -> int:
 
         return then(executor.submit(net_arch.spec), learned)
 
-    from hwnas.executors import done_future, make_executor, run_trials, then
+    from hwnas.cli.setup import make_executor
+    from hwnas.executors import done_future, run_trials, then
 
     executor = make_executor(args, net, evaluator)
     t0 = time.perf_counter()
@@ -235,14 +236,14 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     plot = codesign_plot(trials, out / "pareto.png", f"codesign {space.name} / {args.strategy} / {args.evaluator}")
     result["plot"] = str(plot) if plot else None
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
-    from hwnas.search_report import write_run_report
+    from hwnas.cli.output import write_run_report
 
     report = write_run_report(out)
     if best is None:
         reasons = sorted({t.metrics.get("rejected_by", "").split(" ")[0] for t in trials if t.metrics.get("rejected_by")})
         raise CLIError(f"no feasible design: none of {len(trials)} trials met the budgets {budget.as_dict()} "
                        f"(violated: {', '.join(reasons) or 'none; all failed'}); relax a budget or widen --hw-space")
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     b = result["best"]
     text = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
@@ -257,7 +258,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
 def add_parser(sub: Any, default_db: str) -> None:
     """Register ``hwnas codesign`` (``default_db`` is accepted for symmetry with ``search``; unused)."""
     from hwnas.codesign.sizing import SIZING_METRICS
-    from hwnas.search_setup import ZERO_COST
+    from hwnas.cli.setup import ZERO_COST
 
     q = sub.add_parser(
         "codesign", help="joint network x accelerator search under area/power/latency budgets (resumable)",
@@ -295,7 +296,7 @@ def add_parser(sub: Any, default_db: str) -> None:
     t.add_argument("--proxy", choices=ZERO_COST, default="synflow", help="zero-cost score (default synflow)")
     t.add_argument("--train-device", default="cpu", help="torch device for training: cpu (default) or cuda")
     q.add_argument("--out", required=True, help="folder for study.db, result.json and pareto.png (same --out resumes)")
-    from hwnas.executors import add_executor_flags
+    from hwnas.cli.setup import add_executor_flags
 
     add_executor_flags(q)
     q.add_argument("--json", action="store_true", help="print the result as JSON")

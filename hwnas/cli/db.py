@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas import predictor_commands
+from hwnas.cli.dbopen import CONFIG_HELP, open_latency_db
 from hwnas.errors import CLIError
 from latency_db import LatencyDB, MeasurementRecord, Status
 from latency_db.pg import is_url
@@ -18,20 +18,12 @@ def _open_existing(path: str) -> LatencyDB:
     return open_latency_db(path)
 
 
-def open_latency_db(path: str, read_only: bool = False) -> LatencyDB:
-    """``LatencyDB(path)`` with a PostgreSQL server that cannot be reached as a one-line ``CLIError``."""
-    try:
-        return LatencyDB(path, read_only=read_only)
-    except (ConnectionError, ImportError) as exc:
-        raise CLIError(f"--db: {exc}") from None
-
-
 def _fmt_ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     with _open_existing(args.db) as db:
         summary = db.summary()
@@ -104,7 +96,7 @@ _INTERVAL_SHORT = {"repeat-pi95": "rep", "median-ci95": "ci", "min-max": "rng"}
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     with _open_existing(args.db) as db:
         records = latest_ok(db.measurements(device=args.device, runtime=args.runtime))
@@ -147,7 +139,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_export_csv(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     with _open_existing(args.db) as db:
         n = db.export_csv(args.csv)
@@ -181,7 +173,7 @@ def check_archs(path: str) -> None:
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     if not Path(args.file).exists():
         raise CLIError(f"{args.file}: no such file")
@@ -195,7 +187,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     if not is_url(args.source) and not Path(args.source).is_file():
         raise CLIError(f"{args.source}: no such database file")
@@ -209,7 +201,7 @@ def cmd_quantile(args: argparse.Namespace) -> int:
     """Print the ``--q`` percentile of a device's latencies (newest OK median per model)."""
     import numpy as np
 
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.predictors.base import PredictorError
     from hwnas.predictors.dataset import device_rows
 
@@ -245,7 +237,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     p.add_argument("--device", required=True, help="device (name or id)")
     p.add_argument("--q", type=float, default=50.0, help="percentile in [0, 100] (default 50)")
     p.add_argument("--runtime", help="only this runtime (needed when the device has several)")
-    p.add_argument("--config", metavar="HASH", help=predictor_commands.CONFIG_HELP)
+    p.add_argument("--config", metavar="HASH", help=CONFIG_HELP)
     p = add("export", "write one CSV row per measurement (atomically)", cmd_export_csv)
     p.add_argument("--csv", required=True, metavar="OUT", help="CSV file to write")
     p = add(

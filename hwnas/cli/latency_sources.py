@@ -183,7 +183,8 @@ def _median_and_repeat_high(row: dict[str, Any]) -> tuple[float, float]:
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
-    from hwnas.predictor_commands import graph_resolver, open_db
+    from hwnas.cli.dbopen import open_db
+    from hwnas.cli.predictor import graph_resolver
     from hwnas.predictors.base import PredictorError
     from hwnas.predictors.dataset import attach_graphs, device_rows
 
@@ -227,7 +228,7 @@ def _from_db(args: argparse.Namespace, space: SearchSpace, out: Path) -> Latency
 
 
 def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
-    from hwnas.predictor_commands import load_predictor_file
+    from hwnas.cli.predictor import load_predictor_file
     from hwnas.predictors.base import PredictorError
 
     if not args.predictor:
@@ -255,7 +256,7 @@ def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: st
     """A source over a fitted predictor: bounded predictions, the ``--latency-confidence`` quantile."""
     from hwnas.predictors.support import predict_interval
 
-    from hwnas.predictor_commands import graph_resolver
+    from hwnas.cli.predictor import graph_resolver
 
     q = _confidence(args)
     resolver = graph_resolver(args)

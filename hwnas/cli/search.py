@@ -1,7 +1,7 @@
 """``hwnas search``: a budgeted architecture search, resumable, with a JSON result, the best model
 exported, a Pareto plot, and optionally the top candidates re-measured on this machine.
 
-The pieces come from :mod:`hwnas.search_setup` (strategy, evaluator), :mod:`hwnas.search_latency`
+The pieces come from :mod:`hwnas.cli.setup` (strategy, evaluator), :mod:`hwnas.cli.latency_sources`
 (latency source) and :mod:`hwnas.search_report` (progress, best.onnx, plot, ``--verify-top``).
 """
 
@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import CLIError
-from hwnas.search_latency import SOURCES
-from hwnas.search_setup import EVALUATORS, STRATEGIES, ZERO_COST
+from hwnas.cli.latency_sources import SOURCES
+from hwnas.cli.setup import EVALUATORS, STRATEGIES, ZERO_COST
 
 
 def _prefilter(source: Any, bound: float | None, missing: set[str]) -> Any:
     """Feasibility test for strategies, from a cheap source. A ``db`` table refuses architectures
     it has no latency of (adding them to ``missing``) unless the source measures them; other
     sources let unknown latencies pass (the trial itself will say)."""
-    from hwnas.search_latency import NoLatency
+    from hwnas.cli.latency_sources import NoLatency
 
     table = source.table
     if table is not None:
@@ -58,13 +58,14 @@ def _latency_text(best: dict[str, Any], label: str) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.constraints import Constraint, Objective, parse_budget, parse_weights
-    from hwnas.executors import MeasureGate, done_future, make_executor, run_trials, then
-    from hwnas.search_latency import make_source
+    from hwnas.cli.setup import make_executor
+    from hwnas.executors import MeasureGate, done_future, run_trials, then
+    from hwnas.cli.latency_sources import make_source
     from hwnas.search_report import (closed_loop_text, export_best, front_of, pareto_plot, progress, ranked, trial_summary,
                                      verify_text, verify_top)
-    from hwnas.search_setup import dataset_of, make_evaluator, make_strategy
+    from hwnas.cli.setup import dataset_of, make_evaluator, make_strategy
     from hwnas.space import get_space
     from hwnas.study import Study, TrialState
 
@@ -121,7 +122,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     def submit(arch: Any) -> Future:
         """The latency check here, the evaluation in the executor (this process by default)."""
-        from hwnas.search_latency import NoLatency
+        from hwnas.cli.latency_sources import NoLatency
 
         try:
             metrics, rejected = latency_step(arch)
@@ -174,7 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if best is not None:
         result["best_onnx"] = str(export_best(space, best.arch, out))
         if args.verify_top:
-            from hwnas.cli import progress_printer
+            from hwnas.cli.output import progress_printer
 
             result["verify"] = verify_top(space, ranked(trials), args.verify_top, args.db, out,
                                           None if args.json else progress_printer())  # fmt: skip
@@ -182,7 +183,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hwnas.fileio import atomic_write_bytes
 
     atomic_write_bytes(out / "result.json", json.dumps(result, indent=2, sort_keys=True, default=str).encode())
-    from hwnas.search_report import write_run_report
+    from hwnas.cli.output import write_run_report
 
     report = write_run_report(out)
     if best is None:
@@ -269,7 +270,7 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--cache", metavar="DIR", help="graph cache (predictor source)")
     q.add_argument("--verify-top", type=int, metavar="K",
                    help="at the end, export the K best and measure them on this machine (into --db): predicted vs measured")
-    from hwnas.executors import add_executor_flags
+    from hwnas.cli.setup import add_executor_flags
 
     add_executor_flags(q)
     q.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -102,7 +102,7 @@ def format_cost(report: dict[str, Any]) -> str:
 
 
 def cmd_hw_cost(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
 
     if args.batch < 1:
         raise CLIError(f"--batch must be a positive integer, got {args.batch}")

@@ -1,55 +1,18 @@
-"""The ``hwnas`` command line: the one place where strings become objects.
-
-Every sub-command has ``--help``, exits non-zero with a one-line ``hwnas: error: ...`` on bad
-input, and prints machine-readable JSON with ``--json``.
-
-    hwnas space info --space nb201
-    hwnas export --space nb201 --sample 50 --seed 0 --out candidates/
-    device_agent run --models candidates/ --db .hwnas/latency.db
-    hwnas db summary --db .hwnas/latency.db
-"""
+"""``hwnas space info`` and ``hwnas export``: a space's size and decisions; candidates to ONNX."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from hwnas import __version__
+from hwnas.cli.output import emit, progress_printer
 from hwnas.errors import CLIError
 from hwnas.space import SPACES, Arch, SearchSpace, get_space
-from latency_db import SchemaError
-
-DEFAULT_DB = ".hwnas/latency.db"
 
 
-def progress_printer(stream: Any = None) -> Callable[[int, int, str], None] | None:
-    """A one-line progress printer for a terminal, or None when ``stream`` is not a TTY."""
-    stream = stream or sys.stderr
-    if not stream.isatty():
-        return None
-
-    def show(i: int, total: int, text: str) -> None:
-        end = "\n" if i == total else ""
-        stream.write(f"\r\033[K[{i}/{total}] {text}{end}")
-        stream.flush()
-
-    return show
-
-
-def emit(obj: Any, as_json: bool, text: str | None = None) -> None:
-    """Print ``obj`` as JSON, or ``text`` (defaulting to a JSON dump) for humans."""
-    if as_json:
-        print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    else:
-        print(text if text is not None else json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-# -- space ---------------------------------------------------------------------------------------
 def cmd_space_info(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     info = {
@@ -138,18 +101,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- parser --------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    from hwnas import codesign_command, db_commands, hw_commands, predictor_commands, profile_command, search_command
-    from hwnas.dashboard import command as dashboard_command
-
-    parser = argparse.ArgumentParser(
-        prog="hwnas",
-        description="Hardware-aware neural architecture search: spaces, ONNX export, latency database.",
-    )
-    parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def add_parsers(sub: Any) -> None:
+    """Register ``hwnas space info`` and ``hwnas export``."""
     p_space = sub.add_parser("space", help="inspect search spaces")
     space_sub = p_space.add_subparsers(dest="space_command", metavar="SUBCOMMAND", required=True)
     p_info = space_sub.add_parser("info", help="size and decisions of a search space")
@@ -182,31 +135,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_exp.add_argument("--json", action="store_true", help="print a JSON summary")
     p_exp.set_defaults(func=cmd_export)
-
-    db_commands.add_parsers(sub, DEFAULT_DB)
-    predictor_commands.add_parsers(sub, DEFAULT_DB)
-    search_command.add_parser(sub, DEFAULT_DB)
-    hw_commands.add_parsers(sub)
-    codesign_command.add_parser(sub, DEFAULT_DB)
-    profile_command.add_parser(sub, DEFAULT_DB)
-    dashboard_command.add_parsers(sub, DEFAULT_DB)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hwnas`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, PermissionError, SchemaError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"hwnas: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hwnas: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,12 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hwnas.cli.dbopen import CONFIG_HELP, open_db
 from hwnas.errors import CLIError
 
 #: ``--config`` of the commands that read a device's measurements (predictor, db quantile, search).
-CONFIG_HELP = ("only measurements under this protocol config (a prefix of its hash, as listed when a device has "
-               "several configurations: runtime, provider, threads, protocol)")
-
 KINDS = ("gnn", "gbdt", "lut", "flops", "params")
 
 
@@ -50,17 +48,8 @@ def _embeddings(args: argparse.Namespace, pred: Any, space: Any, archs: Sequence
     return np.stack([table[k] for k in keys])
 
 
-def open_db(path: str) -> Any:
-    from hwnas.db_commands import open_latency_db
-    from latency_db.pg import is_url
-
-    if not is_url(path) and not Path(path).is_file():
-        raise CLIError(f"--db {path}: no such database file")
-    return open_latency_db(path, read_only=True)
-
-
 def _graph_progress(args: argparse.Namespace, what: str) -> Any:
-    from hwnas.cli import progress_printer as make
+    from hwnas.cli.output import progress_printer as make
 
     show = None if getattr(args, "json", False) else make()
     if show is None:
@@ -114,7 +103,7 @@ def _spaces(records: Sequence[Any]) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.predictors.base import save_predictor
 
     if bool(args.device) == bool(args.devices):
@@ -156,7 +145,7 @@ def _require_gnn(pf: Any, path: str) -> Any:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.predictors.adapt import MIN_SAMPLES, HeadPrior, adapt_head
     from hwnas.predictors.base import save_predictor
 
@@ -196,7 +185,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.predictors.metrics import evaluate
 
     pf = load_predictor_file(args.model)
@@ -236,7 +225,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _space_archs(args: argparse.Namespace, pf: Any) -> tuple[Any, list[Any]]:
-    from hwnas.cli import read_arch_file, sample_distinct
+    from hwnas.cli.export import read_arch_file, sample_distinct
     from hwnas.space import get_space
 
     space = get_space(args.space)
@@ -260,7 +249,7 @@ def _graphs(args: argparse.Namespace, space: Any, archs: Sequence[Any]) -> list[
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.fileio import atomic_write_bytes
 
     from hwnas.predictors.support import RANGE_FACTOR, predict_interval
@@ -297,7 +286,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.fileio import atomic_write_bytes
     from hwnas.predictors.adapt import HeadPrior, select_informative
 

@@ -44,7 +44,7 @@ def _flags(args: argparse.Namespace) -> Any:
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     """``--inventory``: profile every device of the file concurrently into ``--db``."""
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.remote.inventory import load_inventory, profile_fleet
 
     if args.device_name:
@@ -70,7 +70,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     """Run :func:`hwnas.remote.profile.profile_remote` for ``--host`` (or :func:`cmd_fleet` for
     ``--inventory``); one-line errors."""
-    from hwnas.cli import emit
+    from hwnas.cli.output import emit
     from hwnas.remote.profile import profile_remote
     from hwnas.remote.ssh import HostKeyError, SSHTarget
 
