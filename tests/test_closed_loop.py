@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import NB201_DATA
-from hwnas.closed_loop import ClosedLoop, adapt_predictor
+from hwnas.latency.closed_loop import ClosedLoop, adapt_predictor
 from hwnas.graph.arch_encode import ArchEncoder
 from hwnas.predictors import FlopsLinear
 from hwnas.predictors.base import LatencyRecord

@@ -7,9 +7,11 @@
 * ``flops`` / ``params`` / ``lut``: a FLOPs-linear, params-linear or per-operator lookup-table
   model fitted now on the device's measurements in ``--db`` (so budgets stay in milliseconds).
 
-Every source is an ``arch -> ms`` callable with a label for the result file, memoised, and marked
-*cheap* when it costs no measurement (cheap sources also serve the strategies' feasibility
-prefilter, so a hard budget rejects candidates before they are proposed).
+Each is built here from the flags as a :class:`~hwnas.latency.model.LatencyModel`
+(:mod:`hwnas.latency.sources`) and handed to the search as a memoised
+:class:`~hwnas.latency.source.LatencySource`, with a label for the result file, marked *cheap* when
+it costs no measurement (cheap sources also serve the strategies' feasibility prefilter, so a hard
+budget rejects candidates before they are proposed).
 
 The learned sources (``predictor``, ``flops``, ``params``, ``lut``) return the
 ``--latency-confidence`` quantile of their predictive distribution (default 0.9: the latency the
@@ -22,72 +24,20 @@ holds the point prediction, the 90% interval and the extrapolation flag of each 
 from __future__ import annotations
 
 import argparse
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwnas.errors import CLIError
-from hwnas.space.base import Arch, SearchSpace
+from hwnas.latency import LatencySource, MeterLatency, PredictorLatency, TableLatency
+from hwnas.latency.closed_loop import MAX_MEASUREMENTS, ClosedLoop
+from hwnas.space.base import SearchSpace
 
 SOURCES = ("measured", "db", "predictor", "flops", "params", "lut")
 
 
-@dataclass
-class LatencySource:
-    """``source(arch)`` is the latency of ``arch`` in ms (memoised); ``label`` says where from.
-
-    ``time_s`` accumulates the seconds spent computing latencies (memo hits cost nothing);
-    ``resolver`` is the :class:`~hwnas.graph.resolve.GraphResolver` of a source that reads model
-    graphs (its ``encode_s`` is the part of ``time_s`` spent making graphs), else ``None``.
-    ``table`` is the ``db`` source's latency table (arch spec -> ms), ``loop`` the
-    :class:`~hwnas.closed_loop.ClosedLoop` of a learned source that measures, else ``None``.
-    """
-
-    label: str
-    fn: Callable[[Arch], float]
-    cheap: bool
-    meter: Any = None
-    resolver: Any = None
-    time_s: float = 0.0
-    loop: Any = None
-    table: dict[str, float] | None = None
-    predictor: Any = None
-    predictor_device: str | None = None
-    _memo: dict[str, float] = field(default_factory=dict)
-    details: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _generation: int = 0
-
-    def detail(self, arch: Arch) -> dict[str, Any]:
-        """What a learned source knows of ``arch`` beyond the latency it returned (``{}`` for the
-        others): ``latency_mean_ms``, ``latency_low_ms``, ``latency_high_ms`` (90% interval) and
-        ``extrapolated``."""
-        self(arch)
-        return dict(self.details.get(arch.spec, {}))
-
-    def __call__(self, arch: Arch) -> float:
-        if self.loop is not None and self.loop.generation != self._generation:
-            self._memo.clear()  # the closed loop adapted its predictor: predictions changed
-            self._generation = self.loop.generation
-        if arch.spec not in self._memo:
-            t0 = time.perf_counter()
-            try:
-                self._memo[arch.spec] = float(self.fn(arch))
-            finally:
-                self.time_s += time.perf_counter() - t0
-        return self._memo[arch.spec]
-
-    def timing(self) -> dict[str, float | int | None]:
-        """For result files: ``latency_computed`` (distinct architectures whose latency was
-        computed), ``latency_s`` (time in this source) and ``graph_encode_s`` (of it, making
-        graphs; ``None`` for sources without graphs), in seconds rounded to milliseconds."""
-        enc = None if self.resolver is None else round(float(self.resolver.encode_s), 3)
-        return {"latency_computed": len(self._memo), "latency_s": round(self.time_s, 3), "graph_encode_s": enc}
-
-
 def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_ms: float | None = None) -> LatencySource:
     """The source chosen by ``args.latency_source`` (see the module docstring); a learned source
-    with a hard ``budget_ms`` runs in a :class:`~hwnas.closed_loop.ClosedLoop` when
+    with a hard ``budget_ms`` runs in a :class:`~hwnas.latency.closed_loop.ClosedLoop` when
     ``--measure-uncertain`` is on (by default when ``--device`` is this machine).
 
     Raises:
@@ -97,17 +47,21 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_
     """
     kind = args.latency_source
     if kind == "measured":
-        from hwnas.local_meter import LocalMeter
-
-        meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
-        return LatencySource(f"measured:{args.device or 'this machine'}", meter.latency_ms, cheap=False, meter=meter)
+        return LatencySource(_meter_model(args, space, out))
     if kind == "db":
-        return _from_db(args, space, out)
+        return LatencySource(_from_db(args, space, out))
     loop = _closed_loop_wanted(args, budget_ms)
-    src = _from_predictor(args, space) if kind == "predictor" else _fitted(args, space, kind)
+    model = _from_predictor(args, space) if kind == "predictor" else _fitted(args, space, kind)
     if loop:
-        src = _with_closed_loop(args, space, out, src, float(budget_ms))  # type: ignore[arg-type]
-    return src
+        return LatencySource(_with_closed_loop(args, space, out, model, float(budget_ms)))  # type: ignore[arg-type]
+    return LatencySource(model)
+
+
+def _meter_model(args: argparse.Namespace, space: SearchSpace, out: Path) -> MeterLatency:
+    from hwnas.local_meter import LocalMeter
+
+    meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
+    return MeterLatency(meter, f"measured:{args.device or 'this machine'}")
 
 
 def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bool:
@@ -146,10 +100,10 @@ def _is_this_machine(db_path: str, device: str) -> bool:
     return rec is not None and rec.device_id == device_id(device_fingerprint(name=rec.name))
 
 
-def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, src: LatencySource,
-                      budget_ms: float) -> LatencySource:  # fmt: skip
-    """``src``'s predictor in a closed loop that measures on this machine (see :mod:`hwnas.closed_loop`)."""
-    from hwnas.closed_loop import MAX_MEASUREMENTS, ClosedLoop
+def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, src: PredictorLatency,
+                      budget_ms: float) -> ClosedLoop:  # fmt: skip
+    """``src``'s predictor in a closed loop that measures on this machine (see
+    :mod:`hwnas.latency.closed_loop`)."""
     from hwnas.local_meter import LocalMeter
 
     meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
@@ -158,22 +112,13 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     def records() -> list[Any]:
         return [r for r in _device_records(args, True) if r.space in (None, space.name)]
 
-    loop = ClosedLoop(
-        predictor=src.predictor, device=src.predictor_device, budget_ms=budget_ms, confidence=_confidence(args),
-        graph_of=lambda arch: resolver.graph_for(None, space.name, arch.spec), parse=space.parse,
-        measure=lambda arch: _median_and_repeat_high(meter.measure(arch)), records=records, log_path=out / "measured.json",
+    return ClosedLoop(
+        predictor=src.predictor, device=src.device, budget_ms=budget_ms, confidence=_confidence(args),
+        graph_of=src.graph_of, parse=space.parse, measure=lambda arch: _median_and_repeat_high(meter.measure(arch)),
+        records=records, log_path=out / "measured.json",
         max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
+        label=f"{src.label}, measured where uncertain on {args.device}", resolver=resolver, meter=meter,
     )  # fmt: skip
-    details = src.details
-
-    def latency(arch: Arch) -> float:
-        d = loop.latency(arch)
-        details[arch.spec] = {k: v for k, v in d.items() if k != "latency_ms"}
-        return float(d["latency_ms"])
-
-    label = f"{src.label}, measured where uncertain on {args.device}"
-    return LatencySource(label, latency, cheap=True, meter=meter, resolver=resolver, details=details, loop=loop,
-                         predictor=src.predictor, predictor_device=src.predictor_device)  # fmt: skip
 
 
 def _median_and_repeat_high(row: dict[str, Any]) -> tuple[float, float]:
@@ -198,36 +143,23 @@ def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
     return attach_graphs(rows, graph_resolver(args)) if with_graphs else rows
 
 
-class NoLatency(ValueError):
-    """The ``db`` source has no latency of an architecture (a partial table)."""
-
-
-def _from_db(args: argparse.Namespace, space: SearchSpace, out: Path) -> LatencySource:
+def _from_db(args: argparse.Namespace, space: SearchSpace, out: Path) -> TableLatency:
     """The device's table in the DB; with ``--measure-missing`` (this machine only) architectures
-    missing from it are measured here and stored, else they raise :class:`NoLatency`."""
+    missing from it are measured here and stored, else they raise
+    :class:`~hwnas.latency.model.NoLatency`."""
     table = {r.arch: r.latency_ms for r in _device_records(args, False) if r.space == space.name and r.arch}
     if not table:
         raise CLIError(f"--db {args.db} has no {space.name} latencies of device {args.device!r}")
-    meter = None
+    fallback = None
     if getattr(args, "measure_missing", False):
         if not _is_this_machine(args.db, args.device):
             raise CLIError(f"--measure-missing: device {args.device!r} in {args.db} is not this machine (another "
                            "fingerprint); measuring it here would mix devices")  # fmt: skip
-        from hwnas.local_meter import LocalMeter
-
-        meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
-
-    def from_db(arch: Arch) -> float:
-        if arch.spec not in table:
-            if meter is None:
-                raise NoLatency(f"no latency of this architecture on {args.device} in {args.db}")
-            table[arch.spec] = meter.latency_ms(arch)
-        return table[arch.spec]
-
-    return LatencySource(f"db:{args.device}", from_db, cheap=True, meter=meter, table=table)
+        fallback = _meter_model(args, space, out)
+    return TableLatency(table, f"db:{args.device}", fallback)
 
 
-def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> LatencySource:
+def _from_predictor(args: argparse.Namespace, space: SearchSpace) -> PredictorLatency:
     from hwnas.cli.predictor import load_predictor_file
     from hwnas.predictors.base import PredictorError
 
@@ -252,29 +184,18 @@ def _confidence(args: argparse.Namespace) -> float:
     return q
 
 
-def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: str | None, label: str) -> LatencySource:
-    """A source over a fitted predictor: bounded predictions, the ``--latency-confidence`` quantile."""
-    from hwnas.predictors.support import predict_interval
-
+def _learned(args: argparse.Namespace, space: SearchSpace, pred: Any, device: str | None, label: str) -> PredictorLatency:
+    """A model over a fitted predictor: bounded predictions, the ``--latency-confidence`` quantile."""
     from hwnas.cli.predictor import graph_resolver
 
     q = _confidence(args)
     resolver = graph_resolver(args)
-    details: dict[str, dict[str, Any]] = {}
-
-    def latency(arch: Arch) -> float:
-        p = predict_interval(pred, [resolver.graph_for(None, space.name, arch.spec)], device=device, level=0.9)
-        details[arch.spec] = {"latency_mean_ms": float(p.mean_ms[0]), "latency_low_ms": float(p.low_ms[0]),
-                              "latency_high_ms": float(p.high_ms[0]), "extrapolated": bool(p.extrapolated[0]),
-                              "latency_confidence": q}  # fmt: skip
-        return float(p.mean_ms[0] if q == 0.5 else p.quantile_ms(q)[0])
-
     suffix = "" if q == 0.5 else f", q{q:g}"
-    return LatencySource(f"{label}{suffix}", latency, cheap=True, resolver=resolver, details=details,
-                         predictor=pred, predictor_device=device)  # fmt: skip
+    return PredictorLatency(pred, device, lambda arch: resolver.graph_for(None, space.name, arch.spec), q,
+                            f"{label}{suffix}", resolver)  # fmt: skip
 
 
-def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> LatencySource:
+def _fitted(args: argparse.Namespace, space: SearchSpace, kind: str) -> PredictorLatency:
     from hwnas.predictors import FlopsLinear, LookupTable, ParamsLinear
 
     records = _device_records(args, True)

@@ -23,7 +23,7 @@ def _prefilter(source: Any, bound: float | None, missing: set[str]) -> Any:
     """Feasibility test for strategies, from a cheap source. A ``db`` table refuses architectures
     it has no latency of (adding them to ``missing``) unless the source measures them; other
     sources let unknown latencies pass (the trial itself will say)."""
-    from hwnas.cli.latency_sources import NoLatency
+    from hwnas.latency import NoLatency
 
     table = source.table
     if table is not None:
@@ -122,7 +122,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     def submit(arch: Any) -> Future:
         """The latency check here, the evaluation in the executor (this process by default)."""
-        from hwnas.cli.latency_sources import NoLatency
+        from hwnas.latency import NoLatency
 
         try:
             metrics, rejected = latency_step(arch)

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hwnas.fileio import atomic_write_bytes
+from hwnas.latency.model import Estimate
 from hwnas.predictors.records import LatencyRecord
 from hwnas.space.base import Arch
 
@@ -81,6 +82,8 @@ class ClosedLoop:
         log_path: the JSON log of measurements (read on start when it exists: resume).
         max_measurements: cap on measurements for uncertainty.
         adapt_every: measurements between adaptations.
+        label, resolver, meter: where latencies come from, the graph resolver behind
+            ``graph_of`` and the meter behind ``measure`` (for reports and the measurement gate).
     """
 
     predictor: Any
@@ -94,6 +97,10 @@ class ClosedLoop:
     log_path: Path
     max_measurements: int = MAX_MEASUREMENTS
     adapt_every: int = ADAPT_EVERY
+    label: str = "closed loop"
+    resolver: Any = None
+    meter: Any = None
+    cheap: bool = True  # measurements are few and capped; the prefilter may ask it
     generation: int = 0
     measured: dict[str, Measured] = field(default_factory=dict)
     adaptations: int = 0
@@ -112,6 +119,16 @@ class ClosedLoop:
     # -- the latency source ------------------------------------------------------------------------
     def __call__(self, arch: Arch) -> float:
         return float(self.latency(arch)["latency_ms"])
+
+    def estimate(self, archs: Sequence[Arch]) -> list[Estimate]:
+        """:class:`~hwnas.latency.model.LatencyModel`: :meth:`latency` of each architecture."""
+        out = []
+        for a in archs:
+            d = self.latency(a)
+            extra = (("latency_confidence", d["latency_confidence"]),) if "latency_confidence" in d else ()
+            out.append(Estimate(d["latency_ms"], d["latency_mean_ms"], d["latency_low_ms"], d["latency_high_ms"],
+                                measured=d["latency_measured"], extrapolated=bool(d.get("extrapolated")), extra=extra))  # fmt: skip
+        return out
 
     def latency(self, arch: Arch) -> dict[str, Any]:
         """The latency of ``arch`` and how it was obtained: ``latency_ms`` (measured, or the
