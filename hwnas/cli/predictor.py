@@ -58,10 +58,16 @@ def _graph_progress(args: argparse.Namespace, what: str) -> Any:
 
 
 def load_predictor_file(path: str) -> Any:
+    """The predictor file at ``path``, or the shipped predictor of that name (``nb201-public``:
+    :mod:`hwnas.predictors.shipped`)."""
     from hwnas.predictors import predictor_kinds
     from hwnas.predictors.base import load_predictor
+    from hwnas.predictors.shipped import missing_hint, resolve_predictor_path
 
-    return load_predictor(path, predictor_kinds())
+    resolved = resolve_predictor_path(path)
+    if not resolved.is_file():
+        raise CLIError(f"{path}: no such predictor file ({missing_hint()})")
+    return load_predictor(resolved, predictor_kinds())
 
 
 def _make(kind: str, args: argparse.Namespace) -> Any:
@@ -89,13 +95,33 @@ def _records(
     """Rows of ``devices`` (``n`` random per device, or all; at most ``limit``) with their graphs."""
     from hwnas.predictors.dataset import attach_graphs, device_rows, subsample
 
+    only = _arch_filter(args)
     rows = []
     for dev in devices:
-        dev_rows = subsample(device_rows(db, dev, args.runtime, args.config), n, seed, (exclude or {}).get(dev, ()))
+        all_rows = device_rows(db, dev, args.runtime, args.config)
+        if only is not None:
+            all_rows = [r for r in all_rows if r.arch in only]
+        dev_rows = subsample(all_rows, n, seed, (exclude or {}).get(dev, ()))
         if limit is not None and len(dev_rows) > limit:
             dev_rows = subsample(dev_rows, limit, seed + 1)
         rows += dev_rows
     return attach_graphs(rows, graph_resolver(args), workers=args.workers, on_progress=_graph_progress(args, "graphs"))
+
+
+def _arch_filter(args: argparse.Namespace) -> set[str] | None:
+    """The architecture strings of ``--archs FILE`` (blank lines and ``#`` comments skipped), or
+    None when the flag is absent: then every measured model of the device is a candidate."""
+    path = getattr(args, "only_archs", None)
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise CLIError(f"--archs {path}: {exc.strerror or exc}") from None
+    only = {ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")}
+    if not only:
+        raise CLIError(f"--archs {path}: no architectures in the file")
+    return only
 
 
 def _spaces(records: Sequence[Any]) -> list[str]:
@@ -316,6 +342,9 @@ def add_parsers(sub: Any, default_db: str) -> None:
             q.add_argument("--db", default=default_db, help=f"latency database (default {default_db})")
             q.add_argument("--runtime", help="only measurements of this runtime (needed when a device has several)")
             q.add_argument("--config", metavar="HASH", help=CONFIG_HELP)
+            q.add_argument("--archs", dest="only_archs", metavar="FILE",
+                           help="only the measured models whose architecture string is listed in FILE, one per line "
+                                "(e.g. the file `predictor suggest` wrote)")
         q.add_argument("--models", action="append", metavar="DIR", help="candidate folder(s) holding the ONNX files of measured models (repeatable)")
         q.add_argument("--cache", metavar="DIR", help="graph encoding cache (default $HWNAS_CACHE/graphs or .hwnas/cache/graphs)")
         q.add_argument("--workers", type=int, default=1, help="processes encoding graphs not yet cached (default 1)")
@@ -337,7 +366,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.set_defaults(func=cmd_train)
 
     q = ps.add_parser("adapt", help="adapt a multi-device GNN to a new device from K of its measured models")
-    q.add_argument("--base", required=True, help="pre-trained GNN predictor file")
+    q.add_argument("--base", required=True, help="pre-trained GNN predictor file, or the name of a shipped one (nb201-public)")
     q.add_argument("--device", required=True, help="the new device (as named in --db)")
     q.add_argument("--samples", type=int, help="use K random measured models of the device (default: all of them)")
     q.add_argument("--name", help="device name in the adapted file (default --device)")
@@ -365,7 +394,7 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.set_defaults(func=cmd_predict)
 
     q = ps.add_parser("suggest", help="pick K informative models to profile on a new device (for hwnas export --archs)")
-    q.add_argument("--base", required=True, help="pre-trained multi-device GNN predictor file")
+    q.add_argument("--base", required=True, help="pre-trained multi-device GNN predictor file, or the name of a shipped one (nb201-public)")
     q.add_argument("--space", required=True, choices=("nb201", "macro"), help="search space")
     q.add_argument("-k", type=int, default=20, help="how many models (default 20)")
     q.add_argument("--pool", type=int, default=2000, help="candidates to choose from, sampled from the space (default 2000)")
