@@ -18,13 +18,14 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from latency_db.fileio import atomic_write
 
 DATAFLOWS: tuple[str, ...] = ("ws", "os", "is", "rs")
 PRECISIONS: tuple[int, ...] = (8, 16)
@@ -134,7 +135,7 @@ class AcceleratorSpec:
             text = json.dumps(self.to_dict(), indent=2) + "\n"
         else:
             raise ValueError(f"{path}: unknown spec format {path.suffix!r}; use .json, .yaml or .yml")
-        _atomic_write(path, text)
+        atomic_write(path, text)
         return path
 
 
@@ -149,20 +150,6 @@ def _yaml() -> Any:
         raise ImportError("YAML accelerator specs need PyYAML: pip install pyyaml "
                           "(or use a .json spec)") from None
     return yaml
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _default_pe_shapes() -> tuple[tuple[int, int], ...]:

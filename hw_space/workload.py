@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw_space.spec import _atomic_write
+from latency_db.fileio import atomic_write
 
 KINDS = ("conv", "gemm", "pool", "eltwise")
 #: Kinds that run beside the array, bound by memory traffic.
@@ -173,7 +173,7 @@ def write_topology_csv(path: str | os.PathLike[str], layers: Iterable[Layer],
                     layer.filters_per_group, layer.stride]
             lines.append(", ".join([name] + [str(v) for v in vals]) + ",")
     path = Path(path)
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -9,20 +9,18 @@ skipped) and ``model_sha256`` (attach to that model when it is stored).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
 import math
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latency_db import tables
+from latency_db.fileio import atomic_path
 from latency_db.records import DeviceRecord, MeasurementRecord, ModelRecord, Status
 
 EXPORT_COLUMNS = (
@@ -42,26 +40,14 @@ def export_csv(conn: sqlite3.Connection, path: Path) -> int:
     Columns are :data:`EXPORT_COLUMNS`: ``device`` is the device name, ``repeats`` the number of
     samples; empty cells are NULLs; floats are written exactly (``repr``).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(EXPORT_COLUMNS)
-            n_rows = 0
-            for row in tables.select_measurements(conn):
-                values = dict(row, device=row["device_name"], repeats=len(json.loads(row["samples"])))
-                writer.writerow([values[column] for column in EXPORT_COLUMNS])
-                n_rows += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(EXPORT_COLUMNS)
+        n_rows = 0
+        for row in tables.select_measurements(conn):
+            values = dict(row, device=row["device_name"], repeats=len(json.loads(row["samples"])))
+            writer.writerow([values[column] for column in EXPORT_COLUMNS])
+            n_rows += 1
     return n_rows
 
 

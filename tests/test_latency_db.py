@@ -307,7 +307,7 @@ def test_export_replaces_the_old_file_atomically(filled: LatencyDB, tmp_path: Pa
     def fail(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(latency_db.csvio.os, "replace", fail)
+    monkeypatch.setattr(latency_db.fileio.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         filled.export_csv(out)
     assert out.read_text() == "old\n"
