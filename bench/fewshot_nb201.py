@@ -72,7 +72,7 @@ def main() -> int:
 
     from hwnas.graph.cache import GraphCache, default_cache_dir
     from hwnas.graph.resolve import GraphResolver
-    from hwnas.predictor_commands import load_predictor_file
+    from hwnas.cli.predictor import load_predictor_file
     from hwnas.predictors.adapt import HeadPrior, adapt_head, select_informative
     from hwnas.predictors.metrics import evaluate
 
