@@ -25,15 +25,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from hw_space.spec import AcceleratorSpec, DesignSpace
 from hwnas.space.base import Arch, SearchSpace, check_vector
 
-if TYPE_CHECKING:
-    import torch
 
 _NUM = r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 _HW_KEY = re.compile(
@@ -144,9 +142,6 @@ class JointSpace(SearchSpace):
 
     def input_shape(self, arch: Arch) -> tuple[int, int, int, int]:
         return self.net.input_shape(self.split(arch)[0])
-
-    def to_torch(self, arch: Arch, num_classes: int | None = None) -> torch.nn.Module:
-        return self.net.to_torch(self.split(arch)[0], num_classes)
 
     def _join(self, net_arch: Arch, spec: AcceleratorSpec) -> Arch:
         return Arch(self.name, f"{net_arch.spec}@{hw_key(spec)}")

@@ -5,7 +5,7 @@ Strings become space objects only at the CLI edge, through :func:`get_space`.
 
 from __future__ import annotations
 
-from hwnas.space.base import Arch, SearchSpace
+from hwnas.space.base import Arch, SearchSpace, TorchBuildable
 from hwnas.space.macro import MacroSpace
 from hwnas.space.nb201 import NB201Space
 
@@ -21,4 +21,4 @@ def get_space(name: str) -> SearchSpace:
     raise ValueError(f"unknown space {name!r}; choose one of: {', '.join(SPACES)}")
 
 
-__all__ = ["Arch", "SearchSpace", "NB201Space", "MacroSpace", "SPACES", "get_space"]
+__all__ = ["Arch", "SearchSpace", "TorchBuildable", "NB201Space", "MacroSpace", "SPACES", "get_space"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -136,10 +136,6 @@ class SearchSpace(abc.ABC):
     def input_shape(self, arch: Arch) -> tuple[int, int, int, int]:
         """Input tensor shape ``(1, C, H, W)`` of the architecture's network at batch 1."""
 
-    @abc.abstractmethod
-    def to_torch(self, arch: Arch, num_classes: int | None = None) -> torch.nn.Module:
-        """Build the PyTorch network of ``arch`` (randomly initialised, train mode)."""
-
     def _check_space(self, arch: Arch) -> None:
         if arch.space != self.name:
             raise ValueError(f"architecture belongs to space {arch.space!r}, not {self.name!r}")
@@ -154,3 +150,14 @@ def check_vector(vector: Sequence[int] | np.ndarray, cards: Sequence[int], space
         if not 0 <= v < c:
             raise ValueError(f"{space}: vector entry {i} is {v}, must be in [0, {c})")
     return vec
+
+
+@runtime_checkable
+class TorchBuildable(Protocol):
+    """A space whose architectures are networks that can be built in PyTorch (NB201, macro);
+    separate from :class:`SearchSpace`, so spaces that are not networks (the codesign space of
+    network x accelerator pairs) do not pretend to build one."""
+
+    def to_torch(self, arch: Arch, num_classes: int | None = None) -> torch.nn.Module:
+        """Build the PyTorch network of ``arch`` (randomly initialised, train mode)."""
+        ...
