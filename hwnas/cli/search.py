@@ -93,9 +93,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     no_latency: set[str] = set()  # architectures a partial db table has no latency of: never proposed
     hard = budget if args.constraint == "hard" else None
     if latency_of.table is not None or (hard is not None and latency_of.cheap):
-        strategy.prefilter = _prefilter(latency_of, hard, no_latency)
-        if latency_of.table is None and hasattr(strategy, "order_checks"):
-            strategy.order_checks = True  # each unseen latency costs a graph and a prediction: check few
+        # each unseen latency of a learned source costs a graph and a prediction: check few
+        strategy.use_feasibility(_prefilter(latency_of, hard, no_latency), costly=latency_of.table is None)
     if latency_of.table is not None and latency_of.meter is None:
         from hwnas.strategy.filtered import Filtered
 

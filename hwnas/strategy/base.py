@@ -36,6 +36,13 @@ class Strategy(abc.ABC):
         self.rng = np.random.default_rng(seed)
         self.prefilter: Callable[[Arch], bool] | None = None
 
+    def use_feasibility(self, test: Callable[[Arch], bool], costly: bool = False) -> None:
+        """Offer a feasibility test (the search's hard latency budget on a cheap source, a partial
+        table's coverage): strategies that rank many candidates use it to skip refused ones
+        without spending a trial; ``costly`` says each call costs real work (a prediction), so
+        check few. By default it becomes :attr:`prefilter`; strategies may ignore it."""
+        self.prefilter = test
+
     @abc.abstractmethod
     def ask(self) -> Arch:
         """The next architecture to evaluate."""

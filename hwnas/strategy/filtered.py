@@ -47,9 +47,8 @@ class Filtered(Strategy):
     def prefilter(self) -> Any:  # type: ignore[override]
         return self.inner.prefilter
 
-    @prefilter.setter
-    def prefilter(self, value: Any) -> None:
-        self.inner.prefilter = value
+    def use_feasibility(self, test: Callable[[Arch], bool], costly: bool = False) -> None:
+        self.inner.use_feasibility(test, costly)
 
     def ask(self) -> Arch:
         for _ in range(MAX_REFUSALS):

@@ -37,7 +37,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -141,6 +141,12 @@ class PredictorSearch(Strategy):
         self.asked.append(arch.spec)
         self._asked_set.add(arch.spec)
         return arch
+
+    def use_feasibility(self, test: Callable[[Arch], bool], costly: bool = False) -> None:
+        """:meth:`Strategy.use_feasibility`; a ``costly`` test is asked in order of the
+        feasibility this strategy learns from its answers (:attr:`order_checks`)."""
+        self.prefilter = test
+        self.order_checks = costly
 
     def _ok(self, arch: Arch) -> bool:
         """Whether the prefilter (if any) accepts ``arch``; answers cached per prefilter."""
