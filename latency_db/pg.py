@@ -49,8 +49,17 @@ _PG_V1 = (
         FOR EACH ROW EXECUTE FUNCTION latency_db_append_only()""",
 )
 
+def _pg_v2() -> tuple[str, ...]:
+    from latency_db.schema import TIMESTAMPED, canonical_timestamp_sql
+
+    rewrite = tuple(f"UPDATE {t} SET created_at = {canonical_timestamp_sql('created_at')} "
+                    f"WHERE created_at LIKE '%+00:00'" for t in TIMESTAMPED)  # fmt: skip
+    return ("ALTER TABLE measurements DISABLE TRIGGER measurements_no_update", *rewrite,
+            "ALTER TABLE measurements ENABLE TRIGGER measurements_no_update")
+
+
 #: PostgreSQL DDL per schema version, parallel to :data:`latency_db.schema.MIGRATIONS`.
-PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_PG_V1,)
+PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_PG_V1, _pg_v2())
 
 _SUM_EQ = re.compile(r"sum\(([\w.]+) = ('[^']*')\)")
 

@@ -102,8 +102,26 @@ _V1 = (
         BEGIN SELECT RAISE(ABORT, 'measurements are append-only'); END""",
 )
 
+def canonical_timestamp_sql(column: str) -> str:
+    """SQL (SQLite and PostgreSQL alike) turning a stored ``...+00:00`` timestamp (seconds or
+    microseconds) into the one format, ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    return (f"CASE WHEN substr({column}, 20, 1) = '.' THEN substr({column}, 1, 23) || 'Z' "
+            f"ELSE substr({column}, 1, 19) || '.000Z' END")
+
+
+#: The tables whose ``created_at`` the timestamp migration rewrites.
+TIMESTAMPED = ("models", "devices", "measurements")
+
+
+def _timestamps_sqlite() -> tuple[str, ...]:
+    rewrite = tuple(f"UPDATE {t} SET created_at = {canonical_timestamp_sql('created_at')} "
+                    f"WHERE created_at LIKE '%+00:00'" for t in TIMESTAMPED)  # fmt: skip
+    return ("DROP TRIGGER measurements_no_update", *rewrite, _V1[-2])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: models, devices, append-only measurements", _V1),
+    Migration(2, "one timestamp format: created_at written before as +00:00 becomes ...mmmZ", _timestamps_sqlite()),
 )
 
 SCHEMA_VERSION: int = len(MIGRATIONS)

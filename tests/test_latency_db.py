@@ -226,7 +226,7 @@ def test_device_lookup_by_ambiguous_name(db: LatencyDB) -> None:
 
 def test_summary_numbers(filled: LatencyDB) -> None:
     s = filled.summary()
-    assert (s["schema_version"], s["models"], s["devices"], s["measurements"]) == (1, 3, 2, 6)
+    assert (s["schema_version"], s["models"], s["devices"], s["measurements"]) == (SCHEMA_VERSION, 3, 2, 6)
     box_ort, box_tvm, pi_ort = s["by_device_runtime"]
     assert pi_ort == {"device": "pi4", "runtime": "onnxruntime", "n_ok": 3, "n_error": 1,
                       "n_timeout": 0, "n_models": 3, "median_ms": 2.0, "min_median_ms": 1.0,
@@ -409,7 +409,7 @@ def test_one_timestamp_format_written_and_both_read(db: LatencyDB, tmp_path: Pat
 def test_new_file_is_wal_with_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "lat.db"
     with LatencyDB(path, timeout_s=5) as db:
-        assert db.path == path and db.schema_version == SCHEMA_VERSION == 1
+        assert db.path == path and db.schema_version == SCHEMA_VERSION == 2
         assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert db._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
@@ -457,20 +457,21 @@ def test_older_schema_is_migrated_in_one_transaction(tmp_path: Path,
     path = tmp_path / "lat.db"
     with LatencyDB(path) as db:
         db.add_model(ModelRecord(SHA_A))
-    v2 = schema.Migration(2, "add a note column", ("ALTER TABLE models ADD COLUMN note TEXT",))
-    broken = schema.Migration(2, "fails halfway", ("ALTER TABLE models ADD COLUMN note TEXT",
-                                                    "THIS IS NOT SQL"))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    current = schema.SCHEMA_VERSION
+    v2 = schema.Migration(current + 1, "add a note column", ("ALTER TABLE models ADD COLUMN note TEXT",))
+    broken = schema.Migration(current + 1, "fails halfway", ("ALTER TABLE models ADD COLUMN note TEXT",
+                                                              "THIS IS NOT SQL"))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
     with pytest.raises(sqlite3.OperationalError, match="syntax error"):
         LatencyDB(path)
     conn = sqlite3.connect(path)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(models)")]
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1 and "note" not in columns
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current and "note" not in columns
     conn.close()
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS[:1], v2))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS[:current], v2))
     with LatencyDB(path) as db:
-        assert db.schema_version == 2 and db.models() == [ModelRecord(SHA_A)]
+        assert db.schema_version == current + 1 and db.models() == [ModelRecord(SHA_A)]
         assert "note" in [row[1] for row in db._conn.execute("PRAGMA table_info(models)")]
 
 
@@ -494,3 +495,33 @@ def test_package_imports_only_the_standard_library() -> None:
 def test_docstring_examples_run() -> None:
     for module in (latency_db, db_module):
         assert doctest.testmod(module).failed == 0
+
+
+def test_timestamps_of_a_version_1_file_are_migrated_to_the_one_format(tmp_path: Path) -> None:
+    """A file written at schema 1 with ``+00:00`` timestamps (seconds and microseconds) opens at the
+    current schema with every ``created_at`` in the ``...mmmZ`` format, measurements included
+    (append-only again afterwards)."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    for statement in schema.MIGRATIONS[0].statements:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO models (sha256, created_at) VALUES ('ab', '2025-01-31T12:00:00.123456+00:00')")
+    conn.execute("INSERT INTO devices (device_id, name, fingerprint, created_at) VALUES ('d', 'pi', '{}', "
+                 "'2025-01-31T12:00:01+00:00')")  # fmt: skip
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(measurements)") if r[1] != "id"]
+    values = {c: "x" for c in columns} | {"model_id": 1, "device_id": "d", "samples": "[]", "environment": "{}",
+                                            "config": "{}", "created_at": "2025-01-31T12:00:02.500000+00:00"}  # fmt: skip
+    for c in ("median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "ci_low_ms", "ci_high_ms", "number", "error",
+              "agent_version"):
+        values[c] = None
+    conn.execute(f"INSERT INTO measurements ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+    conn.commit()
+    conn.close()
+    with LatencyDB(path) as db:
+        assert db.schema_version == SCHEMA_VERSION
+        rows = [r[0] for t in ("models", "devices", "measurements") for r in db._conn.execute(f"SELECT created_at FROM {t}")]
+        assert rows == ["2025-01-31T12:00:00.123Z", "2025-01-31T12:00:01.000Z", "2025-01-31T12:00:02.500Z"]
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db._conn.execute("UPDATE measurements SET runtime = 'y'")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import require_module
 
-from latency_db import DeviceRecord, LatencyDB, MeasurementRecord, ModelRecord, Status
+from latency_db import SCHEMA_VERSION, DeviceRecord, LatencyDB, MeasurementRecord, ModelRecord, Status
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,7 +42,7 @@ def _fill(db: LatencyDB) -> None:
 
 def test_contract_round_trip_queries_and_summary(location: str) -> None:
     with LatencyDB(location) as db:
-        assert db.schema_version == 1
+        assert db.schema_version == SCHEMA_VERSION
         _fill(db)
         assert not db.add_measurement(_m("u1"))  # same uid: not stored twice
         db.add_model(ModelRecord("ab12", params=99))  # fills a NULL column, never overwrites
