@@ -144,8 +144,8 @@ def closed_loop_text(c: dict[str, Any]) -> str:
     checked = c.get("checked") or []
     if checked:
         first = checked[-1]
-        line += (f"\n  answer confirmed by measurement: {first['measured_ms']:.3f} ms, a repeat run within "
-                 f"{first['repeat_high_ms']:.3f} ms (95%)"
+        line += (f"\n  answer confirmed by measurement: {first['measured_ms']:.3f} ms (a repeat run's median "
+                 f"within {first['repeat_high_ms']:.3f} ms, 95%)"
                  + (f" (after {len(checked) - 1} better-ranked candidate(s) measured over budget)" if len(checked) > 1 else ""))
     return line
 
