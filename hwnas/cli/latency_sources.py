@@ -106,25 +106,66 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     :mod:`hwnas.latency.closed_loop`)."""
     from hwnas.local_meter import LocalMeter
 
+    import dataclasses
+
+    from hwnas.cli.predictor import graph_resolver
+    from hwnas.predictors.dataset import attach_graphs
+
     meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
     resolver = src.resolver
+    level = _reference_level(args.db, args.device, out / "reference_level.json")
 
     def records() -> list[Any]:
-        return [r for r in _device_records(args, True) if r.space in (None, space.name)]
+        """The device's rows, the loop's own candidates at their level-corrected latency."""
+        rows = [r for r in _device_records(args, False) if r.space in (None, space.name)]
+        done = {a: m.measured_ms for a, m in loop.measured.items()}
+        rows = [dataclasses.replace(r, latency_ms=done[r.arch]) if r.arch in done else r for r in rows]
+        return attach_graphs(rows, graph_resolver(args))
 
-    return ClosedLoop(
+    loop = ClosedLoop(
         predictor=src.predictor, device=src.device, budget_ms=budget_ms, confidence=_confidence(args),
-        graph_of=src.graph_of, parse=space.parse, measure=lambda arch: _median_and_repeat_high(meter.measure(arch)),
+        graph_of=src.graph_of, parse=space.parse, measure=lambda arch: _at_level(meter.measure(arch), level),
         records=records, log_path=out / "measured.json",
         max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
         label=f"{src.label}, measured where uncertain on {args.device}", resolver=resolver, meter=meter,
     )  # fmt: skip
+    return loop
 
 
-def _median_and_repeat_high(row: dict[str, Any]) -> tuple[float, float]:
-    """An agent result row's median and the upper end of its repeat interval (the median if none)."""
+def _reference_level(db_path: str, device: str, memo: Path) -> float | None:
+    """The drift reference's level (median ms) over the device's runs in the database when the
+    search started: the conditions its latencies, the predictor and the budget come from (None
+    without any). Kept in ``memo``, so a resumed search keeps its level (its own runs, in the
+    database since, do not move it)."""
+    import json
+    import statistics
+
+    from latency_db import LatencyDB
+
+    from hwnas.fileio import atomic_write_bytes
+
+    if memo.exists():
+        return json.loads(memo.read_text())["level_ms"]
+    with LatencyDB(db_path, read_only=True) as db:
+        levels = [r["median_ms"] for r in db.reference_runs(device=device) if r.get("median_ms")]
+    level = float(statistics.median(levels)) if levels else None
+    atomic_write_bytes(memo, json.dumps({"level_ms": level}).encode())
+    return level
+
+
+def _at_level(row: dict[str, Any], level: float | None) -> tuple[float, float]:
+    """An agent result row's median and the upper end of its repeat interval, brought to the
+    reference ``level`` of the device's earlier runs: ``ref_ratio`` x level. A candidate timed
+    alone runs faster than in a batch of 16 (warmer caches; the reference showed 0.20 against
+    0.34 ms here), and the machine's level drifts between runs, so raw medians of the loop's
+    one-model runs do not compare with the budget. Without a reference: the raw median."""
     median = float(row["median_ms"])
-    return median, float(row.get("ci_high_ms") or median)
+    high = float(row.get("ci_high_ms") or median)
+    ratio = row.get("ref_ratio")
+    if level is None or not ratio:
+        return median, high
+    scaled = float(ratio) * level
+    return scaled, high * scaled / median
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
