@@ -257,3 +257,15 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(scope="session")
+def pixel3() -> dict[str, float]:
+    """NAS-Bench-201's published pixel3 latencies (``../shared/datasets/nb201``): arch string -> ms."""
+    import csv
+
+    path = NB201_DATA / "latency_ms.csv"
+    if not path.exists():
+        pytest.fail(f"NAS-Bench-201 latency table missing at {path}")
+    with open(path) as f:
+        return {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}

@@ -9,7 +9,6 @@ measures on this machine with ``device_agent``.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import NB201_DATA
 from hwnas.latency.closed_loop import ClosedLoop, adapt_predictor
 from hwnas.graph.arch_encode import ArchEncoder
 from hwnas.predictors import FlopsLinear
@@ -27,15 +25,6 @@ from hwnas.space import NB201Space
 
 ENC = ArchEncoder()
 SPACE = NB201Space()
-
-
-@pytest.fixture(scope="module")
-def pixel3() -> dict[str, float]:
-    path = NB201_DATA / "latency_ms.csv"
-    if not path.exists():
-        pytest.fail(f"NAS-Bench-201 latency table missing at {path}")
-    with open(path) as f:
-        return {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
 
 
 def graph(spec: str) -> Any:

@@ -8,12 +8,10 @@ NAS-Bench-201's published pixel3 table (``../shared/datasets/nb201``); the meter
 
 from __future__ import annotations
 
-import csv
 
 import numpy as np
 import pytest
 
-from conftest import NB201_DATA
 from hwnas.graph.arch_encode import ArchEncoder
 from hwnas.latency import AcceleratorLatency, Estimate, LatencyModel, MeterLatency, NoLatency, PredictorLatency, TableLatency
 from hwnas.latency.closed_loop import ClosedLoop
@@ -23,15 +21,6 @@ from hwnas.space import NB201Space
 
 SPACE = NB201Space()
 ENC = ArchEncoder()
-
-
-@pytest.fixture(scope="module")
-def pixel3() -> dict[str, float]:
-    path = NB201_DATA / "latency_ms.csv"
-    if not path.exists():
-        pytest.fail(f"NAS-Bench-201 latency table missing at {path}")
-    with open(path) as f:
-        return {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
 
 
 def graph(arch):
