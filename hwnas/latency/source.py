@@ -52,7 +52,9 @@ class LatencySource:
     @property
     def loop(self) -> Any:
         """The :class:`~hwnas.latency.closed_loop.ClosedLoop`, when the model is one."""
-        return self.model if hasattr(self.model, "confirm") else None
+        from hwnas.latency.closed_loop import ClosedLoop
+
+        return self.model if isinstance(self.model, ClosedLoop) else None
 
     @property
     def resolver(self) -> Any:
