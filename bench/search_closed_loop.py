@@ -16,7 +16,8 @@ settings:
 
 Every distinct answer is then measured in one ``device_agent run`` (the interleaved protocol, all
 answers in the same rounds), and per setting the bench prints: answers feasible by that
-measurement (and, for the loop, by its own confirmation), the accuracy regret against the best cell
+measurement, raw and at the drift reference's level of the base run (``ref_ratio`` x that level:
+the machine's conditions when the budget was set), and, for the loop, by its own confirmation, the accuracy regret against the best cell
 found feasible by measurement anywhere in the bench, the extra measurements per search, and the wall
 time per search. Resumable: finished searches are kept under ``--work``.
 
@@ -94,7 +95,8 @@ def search(work: Path, setting: str, seed: int, args: argparse.Namespace, cdir: 
         if proc.returncode == 0 and res.get("best"):
             b = res["best"]
             row.update(arch=b["arch"], accuracy=b["accuracy"], judged_ms=b["latency_ms"],
-                       confirmed=bool(loop.get("confirmed")) if loop else None)  # fmt: skip
+                       confirmed=bool(loop.get("confirmed")) if loop else None,
+                       marginal=bool(loop.get("marginal")))  # fmt: skip
     if row["arch"] is None:
         row["error"] = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
     out.mkdir(parents=True, exist_ok=True)
@@ -102,18 +104,21 @@ def search(work: Path, setting: str, seed: int, args: argparse.Namespace, cdir: 
     return row
 
 
-def measure_answers(work: Path, archs: list[str]) -> dict[str, float]:
-    """Every answer measured in one interleaved ``device_agent run``: arch -> median ms."""
+def measure_answers(work: Path, archs: list[str], level: float | None) -> tuple[dict[str, float], dict[str, float], float | None]:
+    """Every answer measured in one interleaved ``device_agent run``: arch -> median ms, arch ->
+    ms at the base run's reference ``level`` (ref_ratio x level), and this run's level."""
     vdir, vdb = work / "answers", work / "answers.db"
     listing = work / "answers.txt"
     listing.write_text("\n".join(archs) + "\n")
     sh(str(BIN / "hwnas"), "export", "--space", "nb201", "--archs", str(listing), "--out", str(vdir))
-    sh(str(BIN / "device_agent"), "run", "--models", str(vdir), "--db", str(vdb), "--device-name", DEVICE)
-    return medians(vdb)
+    if not vdb.exists():
+        sh(str(BIN / "device_agent"), "run", "--models", str(vdir), "--db", str(vdb), "--device-name", DEVICE)
+    return medians(vdb), medians(vdb, level), reference_level(vdb)
 
 
-def medians(db: Path) -> dict[str, float]:
-    """arch -> newest median ms of the NB201 models in a latency database."""
+def medians(db: Path, level: float | None = None) -> dict[str, float]:
+    """arch -> newest median ms of the NB201 models in a latency database; with ``level``, their
+    ``ref_ratio`` x level instead (the measurement at the drift reference's level of another run)."""
     sys.path.insert(0, str(ROOT))
     from latency_db import LatencyDB
 
@@ -122,8 +127,19 @@ def medians(db: Path) -> dict[str, float]:
         models = {m.sha256: m.arch for m in ldb.models("nb201")}
         for r in ldb.measurements():
             if r.median_ms and models.get(r.model_sha256):
-                out[models[r.model_sha256]] = float(r.median_ms)
+                ratio = r.environment.get("ref_ratio")
+                out[models[r.model_sha256]] = float(ratio) * level if level and ratio else float(r.median_ms)
     return out
+
+
+def reference_level(db: Path) -> float | None:
+    """The drift reference's median ms over the runs in a latency database (None without any)."""
+    sys.path.insert(0, str(ROOT))
+    from latency_db import LatencyDB
+
+    with LatencyDB(db, read_only=True) as ldb:
+        levels = [r["median_ms"] for r in ldb.reference_runs(device=DEVICE) if r.get("median_ms")]
+    return statistics.median(levels) if levels else None
 
 
 def main() -> int:
@@ -152,7 +168,11 @@ def main() -> int:
             print(f"  {setting:5} seed {seed}: {row.get('arch') or row.get('error')} acc {row.get('accuracy')} "
                   f"extra {row.get('extra_measurements', 0)} ({row['wall_s']:.0f} s)", flush=True)  # fmt: skip
     answers = sorted({r["arch"] for r in rows if r["arch"]})
-    measured = measure_answers(work, answers)
+    base_level = reference_level(db)
+    measured, leveled, answer_level = measure_answers(work, answers, base_level)
+    if base_level and answer_level:
+        print(f"drift reference: {base_level:.4f} ms in the base run, {answer_level:.4f} ms in the answers' run "
+              f"({answer_level / base_level - 1:+.1%})")
     sys.path.insert(0, str(ROOT))
     from hwnas.evaluate import NB201Tabular
     from hwnas.space import NB201Space
@@ -168,17 +188,23 @@ def main() -> int:
     feasible |= {a for a, ms in base.items() if ms <= budget}
     best_acc = max(acc(a) for a in feasible) if feasible else float("nan")
     print(f"\nbest cell feasible by measurement anywhere in the bench: {best_acc:.2f}% ({len(feasible)} feasible cells seen)")
-    print(f"{'setting':8} {'feasible (re-measured)':>22} {'confirmed':>9} {'regret pp':>18} {'extra meas.':>17} {'wall s':>7}")
+    print(f"{'setting':8} {'feasible (re-measured)':>22} {'at base level':>13} {'confirmed':>9} {'regret pp':>18} "
+          f"{'extra meas.':>17} {'wall s':>7}")  # fmt: skip
     for setting in args.settings.split(","):
         rs = [r for r in rows if r["setting"] == setting]
         ok = [r for r in rs if r["arch"] and measured.get(r["arch"], float("inf")) <= budget]
+        ok_level = sum(bool(r["arch"]) and leveled.get(r["arch"], float("inf")) <= budget for r in rs)
         conf = sum(bool(r.get("confirmed")) for r in rs)
         regrets = [best_acc - r["accuracy"] for r in ok]
         extra = [r.get("extra_measurements", 0) for r in rs]
         reg = f"{statistics.mean(regrets):.2f} (max {max(regrets):.2f})" if regrets else "-"
         ex = f"{statistics.median(extra):.0f} (max {max(extra)})"
-        print(f"{setting:8} {len(ok):>12} of {len(rs):<7} {conf if setting == 'loop' else '-':>9} {reg:>18} {ex:>17} "
+        print(f"{setting:8} {len(ok):>12} of {len(rs):<7} {ok_level:>13} {conf if setting == 'loop' else '-':>9} {reg:>18} {ex:>17} "
               f"{statistics.median(r['wall_s'] for r in rs):>7.0f}")  # fmt: skip
+    for r in rows:
+        if r["setting"] == "loop" and r["arch"] and measured.get(r["arch"], 0) > budget:
+            print(f"  loop seed {r['seed']}: {r['arch']} judged {r.get('judged_ms', 0):.3f} ms, re-measured "
+                  f"{measured[r['arch']]:.3f} ms ({leveled.get(r['arch'], float('nan')):.3f} at the base level)")
     ratios = [measured[r["arch"]] / budget for r in rows if r["arch"] in measured]
     print(f"answers re-measured: {len(measured)}; answer latency / budget: median {statistics.median(ratios):.2f}, "
           f"max {max(ratios):.2f}")  # fmt: skip

@@ -281,13 +281,14 @@ def _result_row(model: Any, record: Any | None) -> dict[str, Any]:
     row = {"file": str(model.path), "key": model.key, "arch": model.arch, "sha256": model.sha256,
            "status": "skipped", "median_ms": None, "p90_ms": None, "error": None,
            "ci_low_ms": None, "ci_high_ms": None, "interval": None, "repeats": None, "number": None,
-           "uid": None, "stop": None, "ref_ratio": None}
+           "uid": None, "stop": None, "ref_ratio": None, "ref_ratio_interval": None}
     if record is not None:
         env = record.environment
         row.update(status=record.status.value, median_ms=record.median_ms, p90_ms=record.p90_ms,
                    error=record.error, ci_low_ms=record.ci_low_ms, ci_high_ms=record.ci_high_ms,
                    interval=env.get("interval"), repeats=len(record.samples_ms), number=record.number,
-                   uid=record.uid, stop=env.get("stop"), ref_ratio=env.get("ref_ratio"))
+                   uid=record.uid, stop=env.get("stop"), ref_ratio=env.get("ref_ratio"),
+                   ref_ratio_interval=env.get("ref_ratio_interval"))
     return row
 
 

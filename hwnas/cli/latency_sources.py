@@ -155,17 +155,20 @@ def _reference_level(db_path: str, device: str, memo: Path) -> float | None:
 
 def _at_level(row: dict[str, Any], level: float | None) -> tuple[float, float]:
     """An agent result row's median and the upper end of its repeat interval, brought to the
-    reference ``level`` of the device's earlier runs: ``ref_ratio`` x level. A candidate timed
-    alone runs faster than in a batch of 16 (warmer caches; the reference showed 0.20 against
-    0.34 ms here), and the machine's level drifts between runs, so raw medians of the loop's
-    one-model runs do not compare with the budget. Without a reference: the raw median."""
+    reference ``level`` of the device's earlier runs: ``ref_ratio`` x level, and the upper end of
+    the ratio's repeat interval (sampling and trend; dividing by the reference removes the level)
+    x level. A candidate timed alone runs faster than in a batch of 16 (warmer caches; the
+    reference showed 0.20 against 0.34 ms here), and the machine's level drifts between runs, so
+    raw medians of the loop's one-model runs do not compare with the budget. Without a reference:
+    the raw median and the row's own interval."""
     median = float(row["median_ms"])
     high = float(row.get("ci_high_ms") or median)
     ratio = row.get("ref_ratio")
     if level is None or not ratio:
         return median, high
+    bounds = row.get("ref_ratio_interval")
     scaled = float(ratio) * level
-    return scaled, high * scaled / median
+    return scaled, (float(bounds[1]) * level if bounds else high * scaled / median)
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:

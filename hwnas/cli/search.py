@@ -148,7 +148,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     confirmed = None
     if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
         best, checked = latency_of.loop.confirm(ranked(trials))
-        confirmed = {"checked": checked, "confirmed": best is not None}
+        confirmed = {"checked": checked, "confirmed": best is not None,
+                     "marginal": any(c["marginal"] for c in checked)}  # fmt: skip
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
         "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
@@ -190,8 +191,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if confirmed is not None:
             missed = ", ".join(f"{c['measured_ms']:.3f} ms" for c in confirmed["checked"])
             raise CLIError(f"no answer confirmed by measurement: the best {len(confirmed['checked'])} candidates measured "
-                           f"{missed} against --latency-budget-ms {budget}; run again with the same --out to go on, "
-                           "or raise the budget")  # fmt: skip
+                           f"{missed} against --latency-budget-ms {budget}; raise --measure-max or the budget, and run "
+                           "again with the same --out to go on")  # fmt: skip
         raise CLIError(f"no feasible architecture: none of {n} trials met --latency-budget-ms {budget}; raise the budget")
     acc = best.metrics.get("accuracy")
     head = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
@@ -256,7 +257,8 @@ def add_parser(sub: Any, default_db: str) -> None:
                    help="db source: measure on this machine (and store) the architectures the device's table lacks, "
                    "instead of skipping them (the device must be this machine)")
     q.add_argument("--measure-max", type=int, metavar="N",
-                   help="--measure-uncertain: measure at most N uncertain candidates per search (default 30)")
+                   help="--measure-uncertain: measure at most N candidates per search, the answer's confirmation "
+                   "included (default 30; the last few are kept for the confirmation)")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
                    help="hard: reject candidates over budget before training; soft: MnasNet reward or --weights")  # fmt: skip

@@ -14,9 +14,12 @@ candidate is on:
   the device has measured, and the measurements' out-of-sample residuals join its calibration,
   so the intervals become those of the region the search explores.
 
-At most ``max_measurements`` candidates are measured for uncertainty; later straddlers are judged
-on the quantile. :meth:`ClosedLoop.confirm` measures the search's answer before it is reported
-feasible (going down the ranking when a measurement misses the budget).
+At most ``max_measurements`` candidates are measured per search, confirmations included: the last
+:func:`confirm_reserve` of them are kept for :meth:`ClosedLoop.confirm`, and later straddlers are
+judged on the quantile. :meth:`ClosedLoop.confirm` measures the search's answer before it is
+reported feasible, going down the ranking until a measurement meets the budget with the upper end
+of its repeat interval (a repeat run should meet it too); when none does within the allowance, the
+best one whose median meets it is returned, marked ``marginal``.
 
 Every measurement (with the prediction it replaced) is appended to a JSON log written atomically
 (``OUT/measured.json``), so a resumed search measures nothing twice, counts what it already
@@ -39,8 +42,10 @@ from hwnas.space.base import Arch
 
 #: Measurements between two adaptations of the predictor.
 ADAPT_EVERY = 5
-#: Candidates measured for uncertainty per search, at most (the answer's confirmation is extra).
+#: Candidates measured per search, at most: for uncertainty and to confirm the answer together.
 MAX_MEASUREMENTS = 30
+#: Of those, kept for confirming the answer (fewer when the cap is small; see :func:`confirm_reserve`).
+CONFIRM_RESERVE = 3
 #: Answers measured by :meth:`ClosedLoop.confirm` before it gives up.
 MAX_CONFIRM = 5
 #: Nominal coverage of the interval whose straddling the budget triggers a measurement.
@@ -80,7 +85,7 @@ class ClosedLoop:
             ``ci_high_ms``; the median again when there is none).
         records: the device's measured records (graphs attached), read afresh at each adaptation.
         log_path: the JSON log of measurements (read on start when it exists: resume).
-        max_measurements: cap on measurements for uncertainty.
+        max_measurements: cap on measurements per search (uncertainty and confirmation).
         adapt_every: measurements between adaptations.
         label, resolver, meter: where latencies come from, the graph resolver behind
             ``graph_of`` and the meter behind ``measure`` (for reports and the measurement gate).
@@ -143,28 +148,35 @@ class ClosedLoop:
                "latency_high_ms": float(p.high_ms[0]), "extrapolated": bool(p.extrapolated[0]),
                "latency_confidence": self.confidence}  # fmt: skip
         straddles = out["latency_low_ms"] <= self.budget_ms < out["latency_high_ms"]
-        if straddles and self.spent() < self.max_measurements:
+        if straddles and self.spent() < self.max_measurements - confirm_reserve(self.max_measurements):
             m = self._measure(arch, out, "uncertain")
             return {**out, "latency_ms": m.measured_ms, "latency_measured": True}
         judged = out["latency_mean_ms"] if self.confidence == 0.5 else float(p.quantile_ms(self.confidence)[0])
         return {**out, "latency_ms": judged, "latency_measured": False}
 
     def spent(self) -> int:
-        """Candidates measured for uncertainty so far (this run and the runs it resumes)."""
+        """Candidates measured so far, for uncertainty or to confirm (this run and the runs it
+        resumes)."""
+        return len(self.measured)
+
+    def uncertain(self) -> int:
+        """Candidates measured because their interval straddled the budget."""
         return sum(m.reason == "uncertain" for m in self.measured.values())
 
     def confirm(self, ranked: Sequence[Any]) -> tuple[Any | None, list[dict[str, Any]]]:
         """The first of ``ranked`` (trials, best first, with ``arch`` and ``metrics``) confirmed by
-        measurement: its measured median is within the budget. Answers not yet measured are
-        measured (at most :data:`MAX_CONFIRM`). Returns it (``None`` when none is confirmed) and
-        what was checked, with the upper end of each measurement's repeat interval (where a repeat
-        run's median should fall; on a machine whose level drifts it is wide, so it is reported,
-        not required)."""
+        measurement: the upper end of its measurement's repeat interval (where a repeat run's
+        median should fall) is within the budget. Answers not yet measured are measured, at most
+        :data:`MAX_CONFIRM` and never beyond ``max_measurements`` in all. When none is confirmed
+        so, the first whose measured median is within the budget is returned and marked
+        ``marginal`` in ``checked`` (a repeat may miss the budget); ``None`` when no median is.
+        Returns the trial and what was checked (``measured_ms``, ``repeat_high_ms``,
+        ``meets_budget`` by the median, ``repeat_meets_budget``, ``marginal``)."""
         checked: list[dict[str, Any]] = []
         fresh = 0
         for t in ranked:
             if t.arch not in self.measured:
-                if fresh >= MAX_CONFIRM:
+                if fresh >= MAX_CONFIRM or self.spent() >= self.max_measurements:
                     break
                 fresh += 1
                 m = t.metrics
@@ -173,17 +185,25 @@ class ClosedLoop:
                 self._measure(self.parse(t.arch), pred, "confirm")
             m = self.measured[t.arch]
             high = m.repeat_high_ms if m.repeat_high_ms is not None else m.measured_ms
-            ok = m.measured_ms <= self.budget_ms
-            checked.append({"arch": t.arch, "measured_ms": m.measured_ms, "repeat_high_ms": high, "meets_budget": ok})
-            if ok:
-                return t, checked
-        return None, checked
+            row = {"arch": t.arch, "measured_ms": m.measured_ms, "repeat_high_ms": high,
+                   "meets_budget": m.measured_ms <= self.budget_ms, "repeat_meets_budget": high <= self.budget_ms,
+                   "marginal": False, "trial": t}  # fmt: skip
+            checked.append(row)
+            if row["repeat_meets_budget"]:
+                break
+        trials = [c.pop("trial") for c in checked]
+        i = next((i for i, c in enumerate(checked) if c["repeat_meets_budget"]), None)
+        if i is None:
+            i = next((i for i, c in enumerate(checked) if c["meets_budget"]), None)
+            if i is not None:
+                checked[i]["marginal"] = True
+        return (None if i is None else trials[i]), checked
 
     def summary(self) -> dict[str, Any]:
         """For result files: counts, adaptations and every measurement with its prediction."""
         rows = [m.as_dict() for m in self.measured.values()]
         inside = [m.low_ms <= m.measured_ms <= m.high_ms for m in self.measured.values()]
-        return {"measured": len(rows), "measured_uncertain": self.spent(), "adaptations": self.adaptations,
+        return {"measured": len(rows), "measured_uncertain": self.uncertain(), "adaptations": self.adaptations,
                 "max_measurements": self.max_measurements, "inside_interval": int(sum(inside)),
                 "measurements": rows}  # fmt: skip
 
@@ -219,6 +239,12 @@ class ClosedLoop:
         self.adaptations += 1
         self.generation += 1
         self._since_adapt = 0
+
+
+def confirm_reserve(max_measurements: int) -> int:
+    """Measurements of the cap kept for confirming the answer: :data:`CONFIRM_RESERVE`, at most
+    half the cap, and at least one (the answer is measured before it is reported)."""
+    return min(CONFIRM_RESERVE, max(1, max_measurements // 2))
 
 
 def adapt_predictor(predictor: Any, device: str | None, records: Sequence[LatencyRecord], residuals: Sequence[float]) -> Any:
@@ -257,4 +283,4 @@ def adapt_predictor(predictor: Any, device: str | None, records: Sequence[Latenc
     return new
 
 
-__all__ = ["ADAPT_EVERY", "MAX_CONFIRM", "MAX_MEASUREMENTS", "ClosedLoop", "Measured", "adapt_predictor"]
+__all__ = ["ADAPT_EVERY", "CONFIRM_RESERVE", "MAX_CONFIRM", "MAX_MEASUREMENTS", "ClosedLoop", "Measured", "adapt_predictor"]
