@@ -127,6 +127,13 @@ def test_confirm_prefers_a_repeatable_answer_and_stays_inside_the_cap(pixel3, tm
     loop = make_loop(pixel3, tmp_path / "b", table, budget, max_measurements=2)
     best, checked = loop.confirm(ranked)
     assert best is ranked[1] and checked[1]["marginal"] and table.stored == [over, edge]  # the cap: 2 in all
+    # out of measurements, an answer the loop measured already further down the ranking is found
+    table = Table(pixel3, [])
+    loop = make_loop(pixel3, tmp_path / "c", table, budget, max_measurements=2)
+    loop._measure(SPACE.parse(under), {"latency_mean_ms": 0.0, "latency_low_ms": 0.0, "latency_high_ms": 0.0}, "uncertain")
+    ranked = [Trial(a, {"latency_ms": budget * 0.9}) for a in (over, edge, cells[200], under)]
+    best, checked = loop.confirm(ranked)
+    assert best is ranked[3] and table.stored == [under, over] and [c["arch"] for c in checked] == [over, under]
 
 
 @pytest.mark.parametrize("kind", ["flops", "gnn"])

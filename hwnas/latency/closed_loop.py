@@ -167,7 +167,8 @@ class ClosedLoop:
         """The first of ``ranked`` (trials, best first, with ``arch`` and ``metrics``) confirmed by
         measurement: the upper end of its measurement's repeat interval (where a repeat run's
         median should fall) is within the budget. Answers not yet measured are measured, at most
-        :data:`MAX_CONFIRM` and never beyond ``max_measurements`` in all. When none is confirmed
+        :data:`MAX_CONFIRM` and never beyond ``max_measurements`` in all; past that, the ranking
+        is searched for answers the loop measured already. When none is confirmed
         so, the first whose measured median is within the budget is returned and marked
         ``marginal`` in ``checked`` (a repeat may miss the budget); ``None`` when no median is.
         Returns the trial and what was checked (``measured_ms``, ``repeat_high_ms``,
@@ -177,7 +178,7 @@ class ClosedLoop:
         for t in ranked:
             if t.arch not in self.measured:
                 if fresh >= MAX_CONFIRM or self.spent() >= self.max_measurements:
-                    break
+                    continue  # out of measurements: go on down to the answers measured already
                 fresh += 1
                 m = t.metrics
                 pred = {k: float(m.get(k, m.get("latency_ms", 0.0)))
