@@ -182,24 +182,26 @@ def main() -> int:
     def acc(arch: str) -> float:
         return float(tab.evaluate(space.parse(arch)).accuracy)
 
-    feasible = {a for a, ms in measured.items() if ms <= budget}
+    feasible = {a for a, ms in measured.items() if ms <= budget} | {a for a, ms in leveled.items() if ms <= budget}
     for r in rows:  # every cell measured anywhere in the bench: the base cells, the loops' measurements
         feasible |= {a for a, ms in r.get("loop_measured", {}).items() if ms <= budget}
     feasible |= {a for a, ms in base.items() if ms <= budget}
     best_acc = max(acc(a) for a in feasible) if feasible else float("nan")
     print(f"\nbest cell feasible by measurement anywhere in the bench: {best_acc:.2f}% ({len(feasible)} feasible cells seen)")
     print(f"{'setting':8} {'feasible (re-measured)':>22} {'at base level':>13} {'confirmed':>9} {'regret pp':>18} "
-          f"{'extra meas.':>17} {'wall s':>7}")  # fmt: skip
+          f"{'regret, base level':>18} {'extra meas.':>17} {'wall s':>7}")  # fmt: skip
     for setting in args.settings.split(","):
         rs = [r for r in rows if r["setting"] == setting]
         ok = [r for r in rs if r["arch"] and measured.get(r["arch"], float("inf")) <= budget]
-        ok_level = sum(bool(r["arch"]) and leveled.get(r["arch"], float("inf")) <= budget for r in rs)
+        ok_level = [r for r in rs if r["arch"] and leveled.get(r["arch"], float("inf")) <= budget]
         conf = sum(bool(r.get("confirmed")) for r in rs)
         regrets = [best_acc - r["accuracy"] for r in ok]
+        regrets_level = [best_acc - r["accuracy"] for r in ok_level]
         extra = [r.get("extra_measurements", 0) for r in rs]
         reg = f"{statistics.mean(regrets):.2f} (max {max(regrets):.2f})" if regrets else "-"
+        reg_level = f"{statistics.mean(regrets_level):.2f} (max {max(regrets_level):.2f})" if regrets_level else "-"
         ex = f"{statistics.median(extra):.0f} (max {max(extra)})"
-        print(f"{setting:8} {len(ok):>12} of {len(rs):<7} {ok_level:>13} {conf if setting == 'loop' else '-':>9} {reg:>18} {ex:>17} "
+        print(f"{setting:8} {len(ok):>12} of {len(rs):<7} {len(ok_level):>13} {conf if setting == 'loop' else '-':>9} {reg:>18} {reg_level:>18} {ex:>17} "
               f"{statistics.median(r['wall_s'] for r in rs):>7.0f}")  # fmt: skip
     for r in rows:
         if r["setting"] == "loop" and r["arch"] and measured.get(r["arch"], 0) > budget:
