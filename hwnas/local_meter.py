@@ -121,7 +121,8 @@ class LocalMeter:
             return {}
         r = recs[-1]
         return {"median_ms": r.median_ms, "p90_ms": r.p90_ms, "ci_low_ms": r.ci_low_ms, "ci_high_ms": r.ci_high_ms,
-                "uid": r.uid, "reused": True}  # fmt: skip
+                "uid": r.uid, "reused": True, "ref_ratio": r.environment.get("ref_ratio"),
+                "ref_ratio_interval": r.environment.get("ref_ratio_interval")}  # fmt: skip
 
     def latency_ms(self, arch: Arch) -> float:
         """Median latency of ``arch`` in milliseconds (see :meth:`measure`)."""

@@ -279,3 +279,51 @@ def test_profile_with_the_tvm_runtime_over_ssh(sshd: dict, tmp_path: Path) -> No
     with LatencyDB(tmp_path / "h.db") as db:
         (m,) = db.measurements(runtime="tvm")
     assert m.config["tvm_target"] == '{"kind":"llvm","num-cores":1}' and "tvm_version" in m.environment
+
+
+def test_search_closed_loop_measures_on_the_host_device(sshd: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        toy_db_of) -> None:  # fmt: skip
+    """``hwnas search --host``: the closed loop measures uncertain candidates and the answer on the
+    SSH device that ``--device`` names, merging each measurement into the host DB; a host that is
+    another device than ``--device`` is refused in one line."""
+    import statistics
+
+    from hwnas.cli import main as hwnas_main
+    from latency_db import LatencyDB
+
+    models, host_db, remote = tmp_path / "models", tmp_path / "host.db", tmp_path / "device"
+    ssh = ["--host", f"127.0.0.1:{sshd['port']}", "--identity", sshd["key"], "--known-hosts", str(tmp_path / "kh")]
+    assert hwnas_main(["export", "--space", "nb201", "--sample", "4", "--seed", "3", "--out", str(models)]) == 0
+    assert hwnas_main(["profile", *ssh, "--accept-new-host-key", "--no-install", "--python", sys.executable,
+                       "--remote-dir", str(remote), "--models", str(models), "--db", str(host_db), "--device-name", "board",
+                       "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3", "--min-repeat-ms", "1", "--json"]) == 0  # fmt: skip
+    with LatencyDB(host_db) as db:
+        before = len(db.measurements())
+        budget = statistics.median(m.median_ms for m in db.measurements())
+    out = tmp_path / "search"
+    remote_flags = [*ssh, "--no-install", "--remote-python", sys.executable, "--remote-dir", str(remote)]
+    capsys.readouterr()
+    code = hwnas_main(["search", "--strategy", "random", "--latency-source", "flops", "--db", str(host_db), "--device",
+                       "board", *remote_flags, "--latency-budget-ms", f"{budget:.4f}", "--budget-evals", "4",
+                       "--measure-max", "2", "--seed", "0", "--out", str(out), "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    log = json.loads((out / "measured.json").read_text())["measurements"]
+    assert 1 <= len(log) <= 2  # the answer at least is measured, within the cap
+    with LatencyDB(host_db) as db:
+        assert len(db.measurements()) == before + len(log)  # each merged into the host DB, under the board
+        assert {d.name for d in db.devices()} == {"board"}
+    if code == 0:
+        result = json.loads((out / "result.json").read_text())
+        assert result["best"]["latency_measured"] and "127.0.0.1" in result["latency_source"]
+    else:
+        assert "no answer confirmed by measurement" in err, err
+    # --device names a device the host is not: refused in one line, nothing stored under it
+    (tmp_path / "toy").mkdir()
+    toy = toy_db_of(tmp_path / "toy", [json.loads(line)["arch"] for line in (models / "manifest.jsonl").read_text().splitlines()])
+    code = hwnas_main(["search", "--strategy", "random", "--latency-source", "flops", "--db", str(toy), "--device", "toy",
+                       *remote_flags, "--latency-budget-ms", "1000", "--budget-evals", "2", "--out", str(tmp_path / "other")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is another device" in err and "\n" not in err, err
+    with LatencyDB(toy) as db:
+        assert [d.name for d in db.devices()] == ["toy"] and len(db.measurements()) == 4  # nothing uploaded or merged

@@ -46,6 +46,9 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_
             machine.
     """
     kind = args.latency_source
+    if getattr(args, "host", None) and kind in ("measured", "db"):
+        raise CLIError(f"--host measures a learned source's uncertain candidates on the device; --latency-source {kind} "
+                       "does not predict (profile the device with hwnas profile, or use --latency-source predictor)")  # fmt: skip
     if kind == "measured":
         return LatencySource(_meter_model(args, space, out))
     if kind == "db":
@@ -66,25 +69,70 @@ def _meter_model(args: argparse.Namespace, space: SearchSpace, out: Path) -> Met
 
 def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bool:
     """Whether to measure uncertain candidates: ``--measure-uncertain`` on, or left unset (auto)
-    with a hard budget and ``--device`` naming this machine in ``--db``."""
+    with a hard budget and ``--device`` naming this machine in ``--db``, or ``--host`` given (the
+    device ``--device`` names is measured there)."""
     wanted = getattr(args, "measure_uncertain", None)
+    host = getattr(args, "host", None)
     if wanted is False:
+        if host:
+            raise CLIError("--host measures uncertain candidates there; drop it with --no-measure-uncertain")
         return False
     hard = budget_ms is not None and getattr(args, "constraint", "hard") == "hard"
     if not hard:
-        if wanted:
+        if wanted or host:
             raise CLIError("--measure-uncertain needs a hard --latency-budget-ms (it measures candidates whose interval straddles it)")
         return False
     if not args.device:
-        if wanted:
-            raise CLIError("--measure-uncertain needs --device D: this machine's name in --db")
+        if wanted or host:
+            raise CLIError("--measure-uncertain needs --device D: this machine's name in --db, or the name of "
+                           "the --host device")  # fmt: skip
         return False
+    if host:
+        _device_id(args.db, args.device)  # the device must be in --db; the host is checked at its first measurement
+        return True
     here = _is_this_machine(args.db, args.device)
     if wanted and not here:
         raise CLIError(f"--measure-uncertain: device {args.device!r} in {args.db} is not this machine (another "
                        "fingerprint), and measuring it here would mix devices; run the search on that device, or "
                        "drop --measure-uncertain")  # fmt: skip
     return here
+
+
+def _device_id(db_path: str, device: str) -> str:
+    """The id of ``device`` (name or id) in the database; ``CLIError`` when it is not there."""
+    from latency_db import LatencyDB
+
+    rec = None
+    if Path(db_path).exists():
+        with LatencyDB(db_path, read_only=True) as db:
+            rec = db.device(device)
+    if rec is None:
+        raise CLIError(f"--device {device!r} is not in {db_path}: profile it first (hwnas profile --host ...)")
+    return str(rec.device_id)
+
+
+def _remote_meter(args: argparse.Namespace, space: SearchSpace, out: Path) -> Any:
+    """The :class:`~hwnas.remote.meter.RemoteMeter` of ``--host`` for the device ``--device``."""
+    import sys
+
+    from hwnas.remote.meter import RemoteMeter
+    from hwnas.remote.profile import AgentFlags
+    from hwnas.remote.ssh import SSHTarget
+
+    try:
+        target = SSHTarget.from_flags(args.host, args.identity, args.ssh_config)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    device_id = _device_id(args.db, args.device)
+    from latency_db import LatencyDB
+
+    with LatencyDB(args.db, read_only=True) as db:
+        name = db.device(args.device).name
+    quiet = getattr(args, "json", False)
+    return RemoteMeter(target, args.db, out / "models", space, device_id, flags=AgentFlags(device_name=name),
+                       python=args.remote_python, known_hosts=args.known_hosts, accept_new=args.accept_new_host_key,
+                       remote_dir=args.remote_dir, install=not args.no_install,
+                       on_line=(lambda line: None) if quiet else (lambda line: print(f"[{target.host}] {line}", file=sys.stderr)))  # fmt: skip
 
 
 def _is_this_machine(db_path: str, device: str) -> bool:
@@ -102,8 +150,8 @@ def _is_this_machine(db_path: str, device: str) -> bool:
 
 def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, src: PredictorLatency,
                       budget_ms: float) -> ClosedLoop:  # fmt: skip
-    """``src``'s predictor in a closed loop that measures on this machine (see
-    :mod:`hwnas.latency.closed_loop`)."""
+    """``src``'s predictor in a closed loop that measures on this machine, or on the ``--host``
+    device (see :mod:`hwnas.latency.closed_loop`)."""
     from hwnas.local_meter import LocalMeter
 
     import dataclasses
@@ -111,7 +159,8 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     from hwnas.cli.predictor import graph_resolver
     from hwnas.predictors.dataset import attach_graphs
 
-    meter = LocalMeter(args.db, out / "models", space, device_name=args.device)
+    remote = getattr(args, "host", None)
+    meter = _remote_meter(args, space, out) if remote else LocalMeter(args.db, out / "models", space, device_name=args.device)
     resolver = src.resolver
     level = _reference_level(args.db, args.device, out / "reference_level.json")
 
@@ -127,7 +176,8 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
         graph_of=src.graph_of, parse=space.parse, measure=lambda arch: _at_level(meter.measure(arch), level),
         records=records, log_path=out / "measured.json",
         max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
-        label=f"{src.label}, measured where uncertain on {args.device}", resolver=resolver, meter=meter,
+        label=f"{src.label}, measured where uncertain on {args.device}" + (f" ({remote})" if remote else ""),
+        resolver=resolver, meter=meter,
     )  # fmt: skip
     return loop
 

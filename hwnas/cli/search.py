@@ -140,16 +140,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = {"evaluator": args.evaluator, "dataset": dataset_of(args),
                 "latency_source": latency_of.label, "budget_ms": budget, "constraint": args.constraint,
                 "weights": weights, "seed": args.seed, "measure_uncertain": latency_of.loop is not None}  # fmt: skip
-    with Study(out / "study.db", strategy, settings) as study:
-        done = sum(t.state != TrialState.PENDING for t in study.trials())
-        show = None if args.json else progress(args.budget_evals, done)
-        best = run_trials(study, args.budget_evals, submit, executor, show)
-        trials = study.trials()
-    confirmed = None
-    if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
-        best, checked = latency_of.loop.confirm(ranked(trials))
-        confirmed = {"checked": checked, "confirmed": best is not None,
-                     "marginal": any(c["marginal"] for c in checked)}  # fmt: skip
+    from hwnas.local_meter import MeasureError
+
+    try:
+        with Study(out / "study.db", strategy, settings) as study:
+            done = sum(t.state != TrialState.PENDING for t in study.trials())
+            show = None if args.json else progress(args.budget_evals, done)
+            best = run_trials(study, args.budget_evals, submit, executor, show)
+            trials = study.trials()
+        confirmed = None
+        if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
+            best, checked = latency_of.loop.confirm(ranked(trials))
+            confirmed = {"checked": checked, "confirmed": best is not None,
+                         "marginal": any(c["marginal"] for c in checked)}  # fmt: skip
+    except MeasureError as exc:  # the closed loop's measurement: the trials and measurements so far are kept
+        raise CLIError(f"{exc}; fix it and run again with the same --out to go on") from None
     wall = time.perf_counter() - t0
     result: dict[str, Any] = {
         "space": space.name, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
@@ -259,6 +264,18 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--measure-max", type=int, metavar="N",
                    help="--measure-uncertain: measure at most N candidates per search, the answer's confirmation "
                    "included (default 30; the last few are kept for the confirmation)")
+    r = q.add_argument_group("closed loop on an SSH device (--measure-uncertain measures there, as hwnas profile does)")
+    r.add_argument("--host", help="[user@]host[:port] or a ~/.ssh/config alias of the device --device names in --db: "
+                   "uncertain candidates and the answer are measured there (on by default with --host)")
+    r.add_argument("--identity", help="--host: private key file (default: ssh-agent, ~/.ssh keys, IdentityFile)")
+    r.add_argument("--known-hosts", help="--host: known_hosts file (default ~/.ssh/known_hosts)")
+    r.add_argument("--accept-new-host-key", action="store_true", help="--host: accept and record an unknown host key")
+    r.add_argument("--ssh-config", help="--host: ssh config file for Host aliases (default ~/.ssh/config)")
+    r.add_argument("--remote-python", default="python3", help="--host: python on the device, the base of the agent's "
+                   "venv (default python3)")
+    r.add_argument("--remote-dir", default=".hwnas-agent", help="--host: working folder on the device (default ~/.hwnas-agent)")
+    r.add_argument("--no-install", action="store_true", help="--host: use the agent already installed with "
+                   "--remote-python instead of deploying this checkout's")
     q.add_argument("--latency-budget-ms", help="latency budget in ms, e.g. 5 or 5ms")
     q.add_argument("--constraint", choices=("hard", "soft"), default="hard",
                    help="hard: reject candidates over budget before training; soft: MnasNet reward or --weights")  # fmt: skip

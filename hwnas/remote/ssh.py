@@ -54,6 +54,15 @@ class SSHTarget:
             raise ValueError(f"--host port must be in 1..65535, got {port}")
         return cls(host=m["host"], user=m["user"], port=port)
 
+    @classmethod
+    def from_flags(cls, host: str, identity: str | None = None, ssh_config: str | None = None) -> SSHTarget:
+        """The target of the ``--host``, ``--identity`` and ``--ssh-config`` flags: ``host``
+        parsed, the identity file set, then ``~/.ssh/config`` applied; ``ValueError`` (one line)."""
+        target = cls.parse(host)
+        if identity:
+            target = replace(target, identity=identity)
+        return target.with_ssh_config(ssh_config)
+
     def with_ssh_config(self, path: str | os.PathLike[str] | None = None) -> SSHTarget:
         """Apply a ``Host`` alias of ``~/.ssh/config`` (HostName, User, Port, IdentityFile); values
         given explicitly (user, a port other than 22, identity) win."""
