@@ -318,11 +318,16 @@ def test_search_closed_loop_measures_on_the_host_device(sshd: dict, tmp_path: Pa
         assert result["best"]["latency_measured"] and "127.0.0.1" in result["latency_source"]
     else:
         assert "no answer confirmed by measurement" in err, err
-    # --device names a device the host is not: refused in one line, nothing stored under it
+    # --device names a device the host is not (here the inventory's entry for it points at the
+    # board): refused in one line, nothing uploaded or stored
     (tmp_path / "toy").mkdir()
     toy = toy_db_of(tmp_path / "toy", [json.loads(line)["arch"] for line in (models / "manifest.jsonl").read_text().splitlines()])
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text(f'[[device]]\nname = "toy"\nhost = "127.0.0.1"\nport = {sshd["port"]}\nkey = "{sshd["key"]}"\n'
+                         f'python = "{sys.executable}"\nremote_dir = "{remote}"\n')  # fmt: skip
     code = hwnas_main(["search", "--strategy", "random", "--latency-source", "flops", "--db", str(toy), "--device", "toy",
-                       *remote_flags, "--latency-budget-ms", "1000", "--budget-evals", "2", "--out", str(tmp_path / "other")])  # fmt: skip
+                       "--inventory", str(inventory), "--known-hosts", str(tmp_path / "kh"), "--no-install",
+                       "--latency-budget-ms", "1000", "--budget-evals", "2", "--out", str(tmp_path / "other")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and "is another device" in err and "\n" not in err, err
     with LatencyDB(toy) as db:

@@ -46,7 +46,7 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_
             machine.
     """
     kind = args.latency_source
-    if getattr(args, "host", None) and kind in ("measured", "db"):
+    if (getattr(args, "host", None) or getattr(args, "inventory", None)) and kind in ("measured", "db"):
         raise CLIError(f"--host measures a learned source's uncertain candidates on the device; --latency-source {kind} "
                        "does not predict (profile the device with hwnas profile, or use --latency-source predictor)")  # fmt: skip
     if kind == "measured":
@@ -72,7 +72,7 @@ def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bo
     with a hard budget and ``--device`` naming this machine in ``--db``, or ``--host`` given (the
     device ``--device`` names is measured there)."""
     wanted = getattr(args, "measure_uncertain", None)
-    host = getattr(args, "host", None)
+    host = getattr(args, "host", None) or getattr(args, "inventory", None)
     if wanted is False:
         if host:
             raise CLIError("--host measures uncertain candidates there; drop it with --no-measure-uncertain")
@@ -119,8 +119,19 @@ def _remote_meter(args: argparse.Namespace, space: SearchSpace, out: Path) -> An
     from hwnas.remote.profile import AgentFlags
     from hwnas.remote.ssh import SSHTarget
 
+    python, remote_dir = args.remote_python, args.remote_dir
+    if args.host and args.inventory:
+        raise CLIError("--host and --inventory both name the device to measure on; pass one")
     try:
-        target = SSHTarget.from_flags(args.host, args.identity, args.ssh_config)
+        if args.inventory:
+            from hwnas.remote.inventory import load_inventory
+
+            entry = next((d for d in load_inventory(args.inventory) if d.name == args.device), None)
+            if entry is None:
+                raise CLIError(f"--inventory {args.inventory} has no [[device]] named {args.device!r} (--device)")
+            target, python, remote_dir = entry.target(args.ssh_config), entry.python, entry.remote_dir
+        else:
+            target = SSHTarget.from_flags(args.host, args.identity, args.ssh_config)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     device_id = _device_id(args.db, args.device)
@@ -130,8 +141,8 @@ def _remote_meter(args: argparse.Namespace, space: SearchSpace, out: Path) -> An
         name = db.device(args.device).name
     quiet = getattr(args, "json", False)
     return RemoteMeter(target, args.db, out / "models", space, device_id, flags=AgentFlags(device_name=name),
-                       python=args.remote_python, known_hosts=args.known_hosts, accept_new=args.accept_new_host_key,
-                       remote_dir=args.remote_dir, install=not args.no_install,
+                       python=python, known_hosts=args.known_hosts, accept_new=args.accept_new_host_key,
+                       remote_dir=remote_dir, install=not args.no_install,
                        on_line=(lambda line: None) if quiet else (lambda line: print(f"[{target.host}] {line}", file=sys.stderr)))  # fmt: skip
 
 
@@ -159,7 +170,7 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     from hwnas.cli.predictor import graph_resolver
     from hwnas.predictors.dataset import attach_graphs
 
-    remote = getattr(args, "host", None)
+    remote = getattr(args, "host", None) or getattr(args, "inventory", None)
     meter = _remote_meter(args, space, out) if remote else LocalMeter(args.db, out / "models", space, device_name=args.device)
     resolver = src.resolver
     level = _reference_level(args.db, args.device, out / "reference_level.json")

@@ -267,6 +267,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     r = q.add_argument_group("closed loop on an SSH device (--measure-uncertain measures there, as hwnas profile does)")
     r.add_argument("--host", help="[user@]host[:port] or a ~/.ssh/config alias of the device --device names in --db: "
                    "uncertain candidates and the answer are measured there (on by default with --host)")
+    r.add_argument("--inventory", metavar="TOML", help="instead of --host: the [[device]] of this hwnas profile "
+                   "inventory named --device (its host, user, port, key, python and remote_dir)")
     r.add_argument("--identity", help="--host: private key file (default: ssh-agent, ~/.ssh keys, IdentityFile)")
     r.add_argument("--known-hosts", help="--host: known_hosts file (default ~/.ssh/known_hosts)")
     r.add_argument("--accept-new-host-key", action="store_true", help="--host: accept and record an unknown host key")
