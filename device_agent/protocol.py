@@ -92,6 +92,10 @@ class MeasureConfig:
         tvm_tune_trials: ``tvm`` only: MetaSchedule trials (0: untuned); hashed for ``tvm`` only.
         tvm_rpc: ``tvm`` only: an RPC server ``HOST:PORT`` or ``tracker:HOST:PORT:KEY`` to time on
             (the route, not the protocol: not hashed; the device is told apart by its name).
+        tvm_db: ``tvm`` only: content hash (64 hex digits) of the shared MetaSchedule database the
+            models are compiled against (``device_agent run --tvm-db``; see
+            :mod:`device_agent.tvm_tune`), ``""`` for none; hashed for ``tvm`` only and only when set,
+            so configs without a database hash as before.
 
     Example:
         >>> cfg = MeasureConfig(repeats=5, min_repeat_ms=1.0)
@@ -117,6 +121,7 @@ class MeasureConfig:
     tvm_target: str = ""
     tvm_tune_trials: int = 0
     tvm_rpc: str = ""
+    tvm_db: str = ""
 
     @property
     def interleaved(self) -> bool:
@@ -154,6 +159,8 @@ class MeasureConfig:
             raise ValueError(f"--tvm-tune-trials must be a non-negative integer, got {self.tvm_tune_trials!r}")
         if not isinstance(self.tvm_target, str):
             raise ValueError(f"--tvm-target must be a JSON string, got {self.tvm_target!r}")
+        if not isinstance(self.tvm_db, str) or (self.tvm_db and (len(self.tvm_db) != 64 or self.tvm_db.strip("0123456789abcdef"))):
+            raise ValueError(f"tvm_db must be a database's sha256 content hash (64 hex digits), got {self.tvm_db!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if not _is_int(self.min_rounds) or self.min_rounds < 1:
@@ -196,6 +203,8 @@ class MeasureConfig:
             data["target_rel_ci"] = float(data["target_rel_ci"])
         if self.runtime == "tvm":
             data.update(tvm_target=self.tvm_target, tvm_tune_trials=self.tvm_tune_trials)
+            if self.tvm_db:
+                data["tvm_db"] = self.tvm_db
         data["min_repeat_ms"] = float(data["min_repeat_ms"])
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -6,15 +6,22 @@ never torch.
 
 * **Target**: ``--tvm-target`` is a JSON object (TVM 0.27 refuses target strings with options),
   e.g. ``{"kind": "llvm", "mtriple": "aarch64-linux-gnu", "num-cores": 4}``; a bare kind such as
-  ``llvm`` is accepted; empty means ``{"kind": "llvm", "num-cores": threads or all cores}``.
+  ``llvm`` is accepted; empty means this machine's CPU: ``{"kind": "llvm", "mcpu": <LLVM's name of
+  the host CPU, e.g. znver3>, "num-cores": threads or all cores}`` (without ``mcpu`` over RPC: the
+  board's CPU is not this one). A bare ``{"kind": "llvm"}`` is a generic x86 (SSE2 only).
 * **Compilation**: ``tvm.relax.frontend.onnx.from_onnx`` (symbolic input dims set to 1), then
-  ``tvm.compile``; with ``--tvm-tune-trials N`` > 0 the module is legalised to TIR and tuned with
-  MetaSchedule (``tune_relax``, builder timeout raised to 300 s: its build workers exceed the
-  default 30 s on a small machine; the ``random`` cost model, so no xgboost is needed) and
-  compiled from the tuning database.
+  ``tvm.compile``. With ``--tvm-tune-trials N`` > 0 the model is tuned alone with MetaSchedule and
+  compiled from that database. With a shared database (``--tvm-db``, see
+  :mod:`device_agent.tvm_tune`) the model goes through :func:`prepare_module` and
+  :func:`compile_with_database`, which fuses with :func:`fuse_for_tasks` as task extraction does
+  (so workload keys match) and schedules each fused function from the database (``anchor-block``
+  equality: a conv tuned with another fused epilogue is replayed through its anchor trace);
+  functions not in the database, or whose trace does not replay, keep TVM's default code.
 * **Cache**: the exported library is stored under ``$DEVICE_AGENT_TVM_CACHE`` (default
   ``~/.cache/device_agent/tvm``) keyed by sha256 of (model sha256, target, TVM version, tuning
-  trials), written atomically; a cache hit skips compilation and tuning.
+  trials[, database content hash]), written atomically; a cache hit skips compilation and tuning.
+  Databases are snapshotted by content hash under ``<cache>/db/<hash>/`` (what is compiled
+  against is exactly what was hashed).
 * **Timing**: ``warmup`` calls discarded, ``number`` calibrated like onnxruntime's (at least 1.2 x
   ``min_repeat_ms`` per repeat) but on the timer the samples are taken with, TVM's time evaluator
   (a Python loop of VM calls would count the Python overhead the evaluator leaves out), then
@@ -40,6 +47,13 @@ from typing import Any, Iterator
 from device_agent.protocol import MeasureConfig
 
 BUILDER_TIMEOUT_S = 300.0
+
+#: Workload equality of shared databases: a record tuned for a conv serves the same conv with
+#: another fused epilogue (replayed through its anchor trace).
+MODULE_EQUALITY = "anchor-block"
+
+#: The two files of a MetaSchedule JSON database, in the order they are hashed.
+DB_FILES = ("database_workload.json", "database_tuning_record.json")
 
 
 def tvm_module() -> Any:
@@ -70,9 +84,22 @@ def parse_target(text: str, threads: int = 0) -> dict[str, Any]:
     return {"kind": text}
 
 
+def host_cpu() -> str:
+    """LLVM's name of this machine's CPU (e.g. ``znver3``, ``cortex-a72``); ``""`` when LLVM only
+    knows it as ``generic``. Needs TVM."""
+    cpu = str(tvm_module().target.codegen.llvm_get_system_cpu() or "")
+    return "" if cpu == "generic" else cpu
+
+
 def canonical_target(config: MeasureConfig) -> str:
-    """Canonical JSON of the config's target (what is hashed and stored)."""
-    return json.dumps(parse_target(config.tvm_target, config.threads), sort_keys=True, separators=(",", ":"))
+    """Canonical JSON of the config's target (what is hashed and stored). With no ``--tvm-target``
+    and no RPC, the host's ``mcpu`` is named (needs TVM); a given target is kept as given."""
+    target = parse_target(config.tvm_target, config.threads)
+    if not (config.tvm_target or "").strip() and not config.tvm_rpc and target["kind"] == "llvm":
+        cpu = host_cpu()
+        if cpu:
+            target["mcpu"] = cpu
+    return json.dumps(target, sort_keys=True, separators=(",", ":"))
 
 
 def cache_dir() -> Path:
@@ -103,39 +130,145 @@ def _graph_inputs(model: Any) -> list[tuple[str, list[int], Any]]:
             for vi in model.graph.input if vi.name not in init]  # fmt: skip
 
 
-def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) -> tuple[Path, dict[str, Any]]:
-    """The compiled library of ``path`` for ``config`` (from the cache, or built and cached) and
-    facts for the environment (``tvm_version``, ``tvm_target``, ``tvm_tune_trials``, ``compile_s``,
-    ``tvm_cache_hit``)."""
-    tvm = tvm_module()
-    target = canonical_target(config)
-    key = hashlib.sha256(json.dumps([model_sha256, target, tvm.__version__, int(config.tvm_tune_trials)]).encode()).hexdigest()
-    lib = cache_dir() / f"{key}.so"
-    info: dict[str, Any] = {"tvm_version": tvm.__version__, "tvm_target": json.loads(target),
-                            "tvm_tune_trials": int(config.tvm_tune_trials), "tvm_cache_hit": lib.is_file()}  # fmt: skip
-    if lib.is_file():
-        return lib, info
+def db_snapshot_dir(content_sha256: str) -> Path:
+    """Where the database with this content hash is snapshotted (``<cache>/db/<hash>``)."""
+    return cache_dir() / "db" / content_sha256
+
+
+def open_database(folder: str | Path) -> Any:
+    """The MetaSchedule JSON database in ``folder`` (its :data:`DB_FILES`), with
+    :data:`MODULE_EQUALITY`; ``FileNotFoundError`` when a file is missing."""
+    tvm_module()
+    import tvm.s_tir.meta_schedule as ms
+
+    paths = [Path(folder) / name for name in DB_FILES]
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"tvm database file {p} is missing")
+    return ms.database.JSONDatabase(str(paths[0]), str(paths[1]), allow_missing=False, module_equality=MODULE_EQUALITY)
+
+
+def prepare_module(model: Any) -> Any:
+    """The Relax module of an ONNX ``model`` (a path or a loaded ``ModelProto``) as it is compiled
+    and tuned: ``from_onnx`` (symbolic dims 1, weights as constants), then
+    ``DecomposeOpsForInference`` (batch norm to arithmetic)."""
+    tvm_module()
     import onnx
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model))
+    with _quiet_stderr():
+        mod = from_onnx(model, shape_dict={n: dims for n, dims, _ in _graph_inputs(model)}, keep_params_in_input=False)
+        return relax.transform.DecomposeOpsForInference()(mod)
+
+
+def fuse_for_tasks(mod: Any, target: Any) -> Any:
+    """``mod`` (from :func:`prepare_module`) after the passes ``compile_relax`` runs before it
+    applies a database (library dispatch, LegalizeOps, AnnotateTIROpPattern, FoldConstant,
+    FuseOps, FuseTIR): the fused TIR functions whose keys the database is queried with."""
+    tvm = tvm_module()
+    from tvm import relax
+    from tvm.relax import pipeline
+
+    passes = [*pipeline.library_dispatch_passes(target), relax.transform.LegalizeOps(),
+              relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(), relax.transform.FuseOps(),
+              relax.transform.FuseTIR()]  # fmt: skip
+    with target, tvm.transform.PassContext(opt_level=3):
+        return tvm.transform.Sequential(passes)(mod)
+
+
+def compile_with_database(mod: Any, target: Any, database: Any) -> tuple[Any, int, int]:
+    """``(executable, functions scheduled from the database, TIR functions)`` of ``mod`` (from
+    :func:`prepare_module`): fused by :func:`fuse_for_tasks`, each fused function replaced by its
+    database schedule, then lowered like ``compile_relax``. Unlike ``MetaScheduleApplyDatabase``,
+    a function whose record cannot be replayed (an anchor trace that leaves an epilogue block
+    unscheduled: "All blocks should have been scheduled...") keeps TVM's default code instead of
+    failing the whole model."""
+    tvm = tvm_module()
+    from tvm import relax, tirx
+    from tvm.relax import pipeline
+
+    import tvm.s_tir.meta_schedule as ms
+    import tvm_ffi
+    from tvm.s_tir import Schedule
+
+    fused = fuse_for_tasks(mod, target)
+    normalize = tvm.get_global_func("tvm.s_tir.meta_schedule.normalize_mod")
+    hits = total = 0
+    for gv, func in list(fused.functions_items()):
+        if not isinstance(func, tirx.PrimFunc):
+            continue
+        total += 1
+        query = normalize(func)
+        record = database.query_tuning_record(query, target, gv.name_hint)
+        if record is None:
+            continue
+        try:
+            if tvm_ffi.structural_equal(record.workload.mod, query):  # the tuned workload itself (names may differ)
+                sch = database.query_schedule(query, target, gv.name_hint)
+            else:  # the same anchor block with another epilogue: its trace replayed on this function
+                sch = Schedule(query)
+                ms.trace_apply.schedule_using_anchor_trace(sch, record.trace, target)
+        except Exception:  # noqa: BLE001 - TVMError of a trace that does not replay: default code
+            continue
+        fused[gv] = sch.mod["main"].with_attr("global_symbol", gv.name_hint).with_attr("tirx.is_scheduled", True)
+        hits += 1
+
+    passes = [relax.transform.RewriteDataflowReshape(), relax.transform.ToNonDataflow(),  # compile_relax's lowering
+              relax.transform.RemovePurityChecking(), relax.transform.CallTIRRewrite(), *pipeline.finalize_passes(target)]
+
+    @tvm.transform.module_pass(opt_level=3)
+    def lower(m: Any, _ctx: Any) -> Any:
+        return tvm.transform.Sequential(passes)(m)
+
+    with target, tvm.transform.PassContext(opt_level=3):
+        return relax.build(fused, target=target, relax_pipeline=lower), hits, total
+
+
+def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) -> tuple[Path, dict[str, Any]]:
+    """The compiled library of ``path`` for ``config`` (from the cache, or built and cached) and
+    facts for the environment (``tvm_version``, ``tvm_target``, ``tvm_tune_trials``, ``tvm_db``
+    and ``tvm_db_functions`` (scheduled from it, of all) when compiled against a database,
+    ``compile_s``, ``tvm_cache_hit``).
+
+    With ``config.tvm_db`` (a content hash) the database must have been snapshotted under
+    :func:`db_snapshot_dir` (``device_agent run --tvm-db`` does it); ``FileNotFoundError`` if not."""
+    tvm = tvm_module()
+    target = canonical_target(config)
+    parts: list[Any] = [model_sha256, target, tvm.__version__, int(config.tvm_tune_trials)]
+    if config.tvm_db:
+        parts.append(config.tvm_db)
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    lib = cache_dir() / f"{key}.so"
+    info: dict[str, Any] = {"tvm_version": tvm.__version__, "tvm_target": json.loads(target),
+                            "tvm_tune_trials": int(config.tvm_tune_trials), "tvm_cache_hit": lib.is_file()}  # fmt: skip
+    if config.tvm_db:
+        info["tvm_db"] = config.tvm_db
+    if lib.is_file():
+        return lib, info
+    import onnx
+
     t0 = time.perf_counter()
     model = onnx.load(str(path))
     tgt = tvm.target.Target(json.loads(target))
+    mod = prepare_module(model)
     with _quiet_stderr():
-        mod = from_onnx(model, shape_dict={n: dims for n, dims, _ in _graph_inputs(model)}, keep_params_in_input=False)
-        if config.tvm_tune_trials > 0:
+        if config.tvm_db or config.tvm_tune_trials > 0:
             import tvm.s_tir.meta_schedule as ms
 
-            mod = relax.transform.DecomposeOpsForInference()(mod)
-            mod = relax.transform.LegalizeOps()(mod)
-            with tempfile.TemporaryDirectory(prefix="device_agent-tune-") as work:
-                db = ms.relax_integration.tune_relax(
-                    mod, params={}, target=tgt, work_dir=work, max_trials_global=int(config.tvm_tune_trials),
-                    num_trials_per_iter=min(64, int(config.tvm_tune_trials)),
-                    builder=ms.builder.LocalBuilder(timeout_sec=BUILDER_TIMEOUT_S), cost_model="random", strategy="replay-trace",
-                    seed=0)  # fmt: skip
-                ex = ms.relax_integration.compile_relax(db, mod, tgt, params=None)
+            if config.tvm_db:
+                ex, hits, total = compile_with_database(mod, tgt, open_database(db_snapshot_dir(config.tvm_db)))
+                info["tvm_db_functions"] = [hits, total]
+            else:  # this model alone; tasks extracted after the compile's own fusion, so that the keys match
+                with tempfile.TemporaryDirectory(prefix="device_agent-tune-") as work:
+                    db = ms.relax_integration.tune_relax(
+                        fuse_for_tasks(mod, tgt), params={}, target=tgt, work_dir=work,
+                        max_trials_global=int(config.tvm_tune_trials), num_trials_per_iter=min(64, int(config.tvm_tune_trials)),
+                        builder=ms.builder.LocalBuilder(timeout_sec=BUILDER_TIMEOUT_S), cost_model="random",
+                        strategy="replay-trace", seed=0)  # fmt: skip
+                    ex = ms.relax_integration.compile_relax(db, mod, tgt, params=None)
         else:
             ex = tvm.compile(mod, target=tgt)
         lib.parent.mkdir(parents=True, exist_ok=True)
@@ -258,5 +391,7 @@ class VmTimer:
         return float(self._evaluator(*self.inputs).results[0]) * 1e3
 
 
-__all__ = ["VmTimer", "calibrate", "canonical_target", "compile_model", "load", "make_inputs", "open_remote", "parse_rpc",
-           "parse_target", "time_model", "tvm_module"]
+__all__ = ["DB_FILES", "MODULE_EQUALITY", "VmTimer", "calibrate", "canonical_target", "compile_model", "compile_with_database",
+           "db_snapshot_dir",
+           "fuse_for_tasks", "host_cpu", "load", "make_inputs", "open_database", "open_remote", "parse_rpc", "parse_target",
+           "prepare_module", "time_model", "tvm_module"]
