@@ -1,4 +1,5 @@
-"""Command line of the device agent: ``device_agent run`` and ``device_agent info``.
+"""Command line of the device agent: ``device_agent run``, ``device_agent info`` and
+``device_agent tvm-tune`` (a shared TVM tuning database: :mod:`device_agent.tvm_tune`).
 
 Exit codes: 0 success (every model measured OK or skipped), 1 some model failed (error/timeout)
 or the worker could not start, 2 bad usage (reported on one line before anything runs),
@@ -8,6 +9,7 @@ or the worker could not start, 2 bad usage (reported on one line before anything
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version",
                         version=f"{PROG} {__version__} (protocol {PROTOCOL_VERSION})")
-    sub = parser.add_subparsers(dest="command", metavar="{run,info}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,info,tvm-tune}")
 
     run = sub.add_parser("run", help="measure a folder of ONNX models into a latency database",
                          description=_RUN_DESCRIPTION, formatter_class=_Formatter)
@@ -139,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="--runtime tvm on a board behind a TVM RPC server (HOST:PORT of python -m "
                           "tvm.exec.rpc_server) or tracker (tracker:HOST:PORT:KEY): compile here for --tvm-target, "
                           "upload, time there; needs --device-name")
+    run.add_argument("--tvm-db", default="", metavar="DIR",
+                     help="--runtime tvm: compile every model against this shared tuning database (from device_agent "
+                          "tvm-tune / hwnas tvm tune; tuned for this target and TVM version); its content hash is "
+                          "recorded in the config")
     run.add_argument("--progress", choices=("auto", "lines", "none"), default="auto",
                      help="progress on stderr: auto (an updating line on a terminal, else none), lines (one "
                           "line per model, for a host reading it over SSH), none")
@@ -152,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--device-name", default=None, metavar="NAME",
                       help="label of this device (part of its device id); default: the hostname")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tt = sub.add_parser("tvm-tune", formatter_class=_Formatter, help="tune the TVM tasks of a folder of models into one "
+                        "shared database", description="Extract the TVM tasks of every model, dedupe them across models, "
+                        "skip those the database holds, tune the rest (see device_agent/tvm_tune.py).")
+    tt.add_argument("--models", required=True, metavar="DIR", help="folder of .onnx files (a sample of the space)")
+    tt.add_argument("--db", required=True, metavar="DIR", help="database folder: created, or extended (its tasks skipped)")
+    tt.add_argument("--trials-per-task", type=int, default=32, metavar="T", help="MetaSchedule trials per unique task")
+    tt.add_argument("--tvm-target", default="", metavar="JSON", help="as for run (default: this CPU with its mcpu)")
+    tt.add_argument("--threads", type=int, default=0, metavar="N", help="num-cores of the default target (0: all)")
+    tt.add_argument("--jobs", type=int, default=0, metavar="N", help="parallel builds (0: all cores)")
+    tt.add_argument("--cost-model", default="random", choices=("random", "xgb", "mlp"), help="xgb needs xgboost, mlp torch")
+    tt.add_argument("--strategy", default="evolutionary", choices=("evolutionary", "replay-trace"), help="search strategy")
+    tt.add_argument("--space", default="", help="name of the search space, recorded in the manifest")
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return parser
 
 
@@ -166,9 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise _UsageError("choose a command: run or info (see device_agent --help)")
+            raise _UsageError("choose a command: run, info or tvm-tune (see device_agent --help)")
         if args.command == "info":
             return _cmd_info(args, sys.stdout)
+        if args.command == "tvm-tune":
+            return _cmd_tvm_tune(args, sys.stdout, sys.stderr)
         return _cmd_run(args, sys.stdout, sys.stderr)
     except _UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -215,6 +238,19 @@ def _cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_tvm_tune(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from device_agent import tvm_tune
+
+    try:
+        manifest = tvm_tune.tune(tvm_tune.find_models(args.models), args.db, tvm_tune.target_of(args.tvm_target, args.threads),
+                                 args.trials_per_task, space=args.space, cost_model=args.cost_model, strategy=args.strategy,
+                                 jobs=args.jobs, seed=args.seed, on_line=lambda line: print(f"{PROG}: {line}", file=err, flush=True))
+    except (ValueError, ImportError) as exc:
+        raise _UsageError(" ".join(str(exc).split())) from None
+    print(json.dumps(manifest, indent=2) if args.json else tvm_tune.summary(manifest, args.db), file=out)
+    return EXIT_OK
+
+
 # -- run -------------------------------------------------------------------------------------------
 
 
@@ -234,6 +270,12 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
         ))
         if config.tvm_rpc and not args.device_name:
             raise ValueError("--tvm-rpc needs --device-name: the measurements are the remote board's, not this machine's")
+        if args.tvm_db:
+            if config.runtime != "tvm" or config.tvm_tune_trials:
+                raise ValueError("--tvm-db needs --runtime tvm and no --tvm-tune-trials")
+            from device_agent import tvm_tune
+
+            config = dataclasses.replace(config, tvm_db=tvm_tune.use_db(args.tvm_db, config.tvm_target))
         models = discover_models(
             args.models, warn=lambda message: print(f"{PROG}: warning: {message}", file=err)
         )

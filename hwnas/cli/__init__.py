@@ -4,7 +4,7 @@ This package is the command line's edge: ``main`` and the parser here, one modul
 (:mod:`~hwnas.cli.export`, :mod:`~hwnas.cli.db`, :mod:`~hwnas.cli.predictor`,
 :mod:`~hwnas.cli.search` with :mod:`~hwnas.cli.setup` and :mod:`~hwnas.cli.latency_sources`,
 :mod:`~hwnas.cli.hw`, :mod:`~hwnas.cli.codesign`, :mod:`~hwnas.cli.profile`,
-:mod:`~hwnas.cli.dashboard`) and the output helpers in :mod:`~hwnas.cli.output`. Flags become
+:mod:`~hwnas.cli.dashboard`, :mod:`~hwnas.cli.tvm`) and the output helpers in :mod:`~hwnas.cli.output`. Flags become
 objects here; nothing outside this package imports it or takes an ``argparse.Namespace``.
 
 Every sub-command has ``--help``, exits non-zero with a one-line ``hwnas: error: ...`` on bad
@@ -31,7 +31,7 @@ DEFAULT_DB = ".hwnas/latency.db"
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``hwnas`` parser with every sub-command."""
-    from hwnas.cli import codesign, dashboard, db, export, hw, predictor, profile, search
+    from hwnas.cli import codesign, dashboard, db, export, hw, predictor, profile, search, tvm
 
     parser = argparse.ArgumentParser(
         prog="hwnas",
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     codesign.add_parser(sub, DEFAULT_DB)
     profile.add_parser(sub, DEFAULT_DB)
     dashboard.add_parsers(sub, DEFAULT_DB)
+    tvm.add_parsers(sub)
     return parser
 
 
