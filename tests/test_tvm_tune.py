@@ -182,3 +182,38 @@ def test_hwnas_tvm_tune_refuses_bad_usage_in_one_line(tmp_path: Path, capsys: py
     assert hwnas_main(["tvm", "tune", "--models", str(tmp_path / "m"), "--out", str(tmp_path / "db")]) == 2
     err = capsys.readouterr().err
     assert "no .onnx files" in err and err.count("\n") == 1
+
+
+def test_profile_ships_the_database_to_the_device(tuned: dict, tmp_path: Path) -> None:
+    """``hwnas profile --tvm-db`` over a real OpenSSH server on 127.0.0.1 (this machine is the
+    device): the folder is uploaded, the agent there compiles against its copy, the hash comes back."""
+    from conftest import require, sshd_or_require
+
+    from hwnas.cli import main as hwnas_main
+    from hwnas.remote.local_sshd import make_key, start_sshd
+    from latency_db import LatencyDB
+
+    sshd_or_require()
+    key = make_key(tmp_path / "client_key")
+    try:
+        proc, port = start_sshd(tmp_path / "sshd", key.with_suffix(".pub").read_text())
+    except RuntimeError as exc:
+        require("sshd", str(exc))
+    try:
+        conv_model(tmp_path / "models" / "b.onnx", "add", seed=4)
+        argv = ["profile", "--host", f"127.0.0.1:{port}", "--identity", str(key), "--known-hosts", str(tmp_path / "kh"),
+                "--accept-new-host-key", "--no-install", "--python", sys.executable, "--remote-dir", str(tmp_path / "dev"),
+                "--models", str(tmp_path / "models"), "--db", str(tmp_path / "h.db"), "--runtime", "tvm", "--threads", "1",
+                "--tvm-db", str(tuned["db"]), "--warmup", "1", "--min-rounds", "3", "--max-rounds", "3",
+                "--min-repeat-ms", "2", "--json"]  # fmt: skip
+        assert hwnas_main(argv) == 0
+        assert (tmp_path / "dev" / "tvm-db" / "db" / "manifest.json").is_file()
+        with LatencyDB(tmp_path / "h.db") as db:
+            (m,) = db.measurements(runtime="tvm")
+        assert m.config["tvm_db"] == tuned["manifest"]["content_sha256"]
+        corrupt = Path(shutil.copytree(tuned["db"], tmp_path / "bad"))
+        (corrupt / "database_workload.json").unlink()
+        assert hwnas_main([*argv[:-1], "--tvm-db", str(corrupt)]) == 2  # refused here, before connecting
+    finally:
+        proc.terminate()
+        proc.wait(5)

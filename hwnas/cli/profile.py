@@ -38,7 +38,7 @@ def _flags(args: argparse.Namespace) -> Any:
     from hwnas.remote.profile import AgentFlags
 
     names = ("runtime", "threads", "warmup", "repeats", "min_repeat_ms", "timeout_s", "device_name", "tvm_target",
-             "tvm_tune_trials", "protocol", "min_rounds", "max_rounds", "target_ci", "time_cap_s", "batch_size")
+             "tvm_tune_trials", "tvm_db", "protocol", "min_rounds", "max_rounds", "target_ci", "time_cap_s", "batch_size")
     return AgentFlags(**{name: getattr(args, name, None) for name in names})
 
 
@@ -134,6 +134,8 @@ def add_parser(sub: Any, default_db: str) -> None:
     a.add_argument("--runtime", help="onnxruntime (default) or tvm (deploys hwnas[tvm] on the device)")
     a.add_argument("--tvm-target", metavar="JSON", help="--runtime tvm: TVM target as a JSON object")
     a.add_argument("--tvm-tune-trials", type=int, help="--runtime tvm: MetaSchedule trials per model (0: untuned)")
+    a.add_argument("--tvm-db", metavar="DIR", help="--runtime tvm: a shared tuning database (hwnas tvm tune, run on the "
+                   "device or for its target): shipped to the device, every model compiled against it")
     a.add_argument("--threads", type=int)
     a.add_argument("--warmup", type=int)
     a.add_argument("--protocol", choices=("interleaved", "sequential"), help="measurement protocol (default "

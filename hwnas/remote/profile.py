@@ -64,13 +64,35 @@ class AgentFlags:
     target_ci: float | None = None
     time_cap_s: float | None = None
     batch_size: int | None = None
+    tvm_db: str | None = None  # a local database folder: shipped, then passed as the device's copy
 
     def argv(self) -> list[str]:
+        """The flags, except ``tvm_db`` (a local path: :func:`ship_tvm_db` gives the device's)."""
         out: list[str] = []
         for name, value in vars(self).items():
-            if value is not None:
+            if value is not None and name != "tvm_db":
                 out += [f"--{name.replace('_', '-')}", str(value)]
         return out
+
+
+def tvm_db_files(folder: str) -> list[Path]:
+    """The files of a TVM tuning database folder (``device_agent tvm-tune``), checked here first so
+    that a corrupt one is refused before connecting; ``ValueError`` (one line)."""
+    from device_agent import tvm_tune
+    from device_agent.runtimes.tvm_rt import DB_FILES
+
+    tvm_tune.read_db(folder)
+    return [Path(folder) / name for name in (*DB_FILES, tvm_tune.MANIFEST)]
+
+
+def ship_tvm_db(client: Any, folder: str, base: str, python: str) -> str:
+    """Upload the database ``folder`` to ``<base>/tvm-db/<its name>`` (files already there with the
+    same sha256 are kept); the device's path, for ``device_agent run --tvm-db``."""
+    files = tvm_db_files(folder)
+    remote = posixpath.join(base, "tvm-db", Path(folder).resolve().name)
+    run(client, remote_command(["mkdir", "-p", remote]))
+    upload(client, files, remote, python)
+    return remote
 
 
 #: Remote helper: the device id the agent stores its rows under for ``--device-name`` argv[1] ('' = default).
@@ -217,6 +239,10 @@ def profile_remote(target: SSHTarget, models: Path, host_db: str, *, python: str
     it once for all its devices), else one built here.
     """
     files = _local_files(models)
+    if flags.tvm_db:
+        if flags.runtime != "tvm":
+            raise ValueError("--tvm-db needs --runtime tvm")
+        tvm_db_files(flags.tvm_db)
     with tempfile.TemporaryDirectory(prefix="hwnas-wheel-") as wheel_dir:
         if install and wheel is None:
             from hwnas.remote.deploy import build_wheel
@@ -273,6 +299,8 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
             sent, kept = upload(client, files, mdir, agent_python)
             argv = [agent_python, "-m", "device_agent", "run", "--models", mdir, "--db", rdb, "--progress", "lines",
                     *flags.argv()]
+            if flags.tvm_db:
+                argv += ["--tvm-db", ship_tvm_db(client, flags.tvm_db, base, agent_python)]
             t0 = time.perf_counter()
             try:
                 code = stream(client, f"echo {_PID_TAG} $$; exec {remote_command(argv)}", lines)
@@ -292,4 +320,4 @@ def _profile_loop(target: SSHTarget, files: list[Path], host_db: str, python: st
 
 
 __all__ = ["AgentFlags", "agent_version", "merge_scope", "merged_text", "profile_remote", "pull_and_merge",
-           "remote_device_id", "stop_agent", "upload"]
+           "remote_device_id", "ship_tvm_db", "stop_agent", "tvm_db_files", "upload"]
