@@ -321,75 +321,13 @@ def tune(models: Sequence[Path], out: str | Path, target_json: str, trials_per_t
     return manifest
 
 
-def build_kernel(mod: Any, target: Any, _params: Any) -> Any:
-    """The builder's ``f_build``: MetaSchedule's ``default_build`` without its import of
-    ``tvm.s_tir.tensor_intrin``, which parses every intrinsic of every backend as TVMScript (about
-    a CPU-minute here) in each build worker, and the pool of build workers is restarted for every
-    batch. Lowering a scheduled kernel needs no intrinsic registry."""
-    from tvm.driver import build as tvm_build
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
-
-    return tvm_build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
-
-
-def _pooled_builder(pool: Any, timeout_s: float) -> Any:
-    """A MetaSchedule builder like ``LocalBuilder`` (with :func:`build_kernel`) whose build workers
-    live across batches, each recycled after 32 builds (``LocalBuilder`` starts a fresh pool for
-    every batch, against a slow memory leak, so each batch pays an interpreter start and TVM
-    import per worker: several CPU-seconds, as much as building the batch's kernels). ``pool`` is
-    a ``PopenPoolExecutor``; the caller shuts it down."""
-    from tvm.ir.utils import derived_object
-    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
-    from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params, _worker_func
-    from tvm.support.popen_pool import StatusKind
-
-    @derived_object
-    class PooledBuilder(PyBuilder):
-        def build(self, build_inputs: list[Any]) -> list[Any]:
-            args = [(build_kernel, None, b.mod, b.target, _serialize_params(b.params)) for b in build_inputs]
-            results = []
-            for r in pool.map_with_error_catching(lambda x: _worker_func(*x), args):
-                if r.status == StatusKind.COMPLETE:
-                    results.append(BuilderResult(r.value, None))
-                elif r.status == StatusKind.TIMEOUT:
-                    results.append(BuilderResult(None, f"build timed out after {timeout_s} s"))
-                else:
-                    results.append(BuilderResult(None, f"build failed: {r.value}"))
-            return results
-
-    return PooledBuilder()
-
-
-def _cpu_tensor_intrinsics() -> None:
-    """Register the CPU tensor intrinsics (x86, ARM) before ``TuneContext`` imports all of
-    ``tvm.s_tir.tensor_intrin`` (CUDA's hundreds of TVMScript functions: about a CPU-minute per
-    process): the package is entered into ``sys.modules`` without running its ``__init__``. CPU
-    schedule rules use these two only. A no-op when the package is already imported."""
-    import importlib
-    import importlib.util
-
-    import tvm.s_tir
-
-    name = "tvm.s_tir.tensor_intrin"
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        return
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    tvm.s_tir.tensor_intrin = package  # type: ignore[attr-defined]
-    for sub in ("x86", "arm_cpu"):
-        importlib.import_module(f"{name}.{sub}")
-
-
 def _run_tuning(ms: Any, todo: list[Task], database: Any, work: str, trials: int, cost_model: str, strategy: str,
                 per_iter: int, jobs: int, seed: int) -> None:
     """MetaSchedule over ``todo`` into ``database``: ``trials`` per task, builds on ``jobs`` workers.
     The evolutionary search runs with a population of 128 (not 512): with few trials per task its
     sampling, not the measuring, would dominate the cost."""
     jobs = int(jobs or os.cpu_count() or 1)
-    _cpu_tensor_intrinsics()
+    tvm_rt.cpu_tensor_intrinsics()
     search = (ms.search_strategy.EvolutionarySearch(population_size=128, init_min_unmeasured=32, genetic_num_iters=2)
               if strategy == "evolutionary" else "replay-trace")
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
@@ -405,7 +343,7 @@ def _run_tuning(ms: Any, todo: list[Task], database: Any, work: str, trials: int
         ms.tune.tune_tasks(
             tasks=contexts, task_weights=weights, work_dir=work, max_trials_global=trials * len(contexts),
             max_trials_per_task=trials, num_trials_per_iter=max(1, min(per_iter, trials)),
-            builder=_pooled_builder(pool, tvm_rt.BUILDER_TIMEOUT_S), runner=runner, database=database,
+            builder=tvm_rt.pooled_builder(pool, tvm_rt.BUILDER_TIMEOUT_S), runner=runner, database=database,
             cost_model=cost_model, task_scheduler="gradient", module_equality=tvm_rt.MODULE_EQUALITY)
     finally:
         pool.shutdown()

@@ -11,7 +11,9 @@ never torch.
   board's CPU is not this one). A bare ``{"kind": "llvm"}`` is a generic x86 (SSE2 only).
 * **Compilation**: ``tvm.relax.frontend.onnx.from_onnx`` (symbolic input dims set to 1), then
   ``tvm.compile``. With ``--tvm-tune-trials N`` > 0 the model is tuned alone with MetaSchedule and
-  compiled from that database. With a shared database (``--tvm-db``, see
+  compiled from that database. Tuning builds with :func:`build_kernel` on :func:`pooled_builder`
+  after :func:`cpu_tensor_intrinsics` (TVM's own builder re-imports every backend's tensor
+  intrinsics, about a CPU-minute, in fresh workers for every batch). With a shared database (``--tvm-db``, see
   :mod:`device_agent.tvm_tune`) the model goes through :func:`prepare_module` and
   :func:`compile_with_database`, which fuses with :func:`fuse_for_tasks` as task extraction does
   (so workload keys match) and schedules each fused function from the database (``anchor-block``
@@ -39,6 +41,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -179,6 +182,68 @@ def fuse_for_tasks(mod: Any, target: Any) -> Any:
         return tvm.transform.Sequential(passes)(mod)
 
 
+def build_kernel(mod: Any, target: Any, _params: Any) -> Any:
+    """The builder's ``f_build``: MetaSchedule's ``default_build`` without its import of
+    ``tvm.s_tir.tensor_intrin``, which parses every intrinsic of every backend as TVMScript (about
+    a CPU-minute here) in each build worker, and the pool of build workers is restarted for every
+    batch. Lowering a scheduled kernel needs no intrinsic registry."""
+    from tvm.driver import build as tvm_build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    return tvm_build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
+
+
+def pooled_builder(pool: Any, timeout_s: float) -> Any:
+    """A MetaSchedule builder like ``LocalBuilder`` (with :func:`build_kernel`) whose build workers
+    live across batches, each recycled after 32 builds (``LocalBuilder`` starts a fresh pool for
+    every batch, against a slow memory leak, so each batch pays an interpreter start and TVM
+    import per worker: several CPU-seconds, as much as building the batch's kernels). ``pool`` is
+    a ``PopenPoolExecutor``; the caller shuts it down."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params, _worker_func
+    from tvm.support.popen_pool import StatusKind
+
+    @derived_object
+    class PooledBuilder(PyBuilder):
+        def build(self, build_inputs: list[Any]) -> list[Any]:
+            args = [(build_kernel, None, b.mod, b.target, _serialize_params(b.params)) for b in build_inputs]
+            results = []
+            for r in pool.map_with_error_catching(lambda x: _worker_func(*x), args):
+                if r.status == StatusKind.COMPLETE:
+                    results.append(BuilderResult(r.value, None))
+                elif r.status == StatusKind.TIMEOUT:
+                    results.append(BuilderResult(None, f"build timed out after {timeout_s} s"))
+                else:
+                    results.append(BuilderResult(None, f"build failed: {r.value}"))
+            return results
+
+    return PooledBuilder()
+
+
+def cpu_tensor_intrinsics() -> None:
+    """Register the CPU tensor intrinsics (x86, ARM) before ``TuneContext`` imports all of
+    ``tvm.s_tir.tensor_intrin`` (CUDA's hundreds of TVMScript functions: about a CPU-minute per
+    process): the package is entered into ``sys.modules`` without running its ``__init__``. CPU
+    schedule rules use these two only. A no-op when the package is already imported."""
+    import importlib
+    import importlib.util
+
+    import tvm.s_tir
+
+    name = "tvm.s_tir.tensor_intrin"
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    tvm.s_tir.tensor_intrin = package  # type: ignore[attr-defined]
+    for sub in ("x86", "arm_cpu"):
+        importlib.import_module(f"{name}.{sub}")
+
+
 def compile_with_database(mod: Any, target: Any, database: Any) -> tuple[Any, int, int]:
     """``(executable, functions scheduled from the database, TIR functions)`` of ``mod`` (from
     :func:`prepare_module`): fused by :func:`fuse_for_tasks`, each fused function replaced by its
@@ -262,12 +327,19 @@ def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) ->
                 ex, hits, total = compile_with_database(mod, tgt, open_database(db_snapshot_dir(config.tvm_db)))
                 info["tvm_db_functions"] = [hits, total]
             else:  # this model alone; tasks extracted after the compile's own fusion, so that the keys match
+                from tvm.support.popen_pool import PopenPoolExecutor
+
+                cpu_tensor_intrinsics()
+                pool = PopenPoolExecutor(max_workers=os.cpu_count() or 1, timeout=BUILDER_TIMEOUT_S, maximum_process_uses=32)
                 with tempfile.TemporaryDirectory(prefix="device_agent-tune-") as work:
-                    db = ms.relax_integration.tune_relax(
-                        fuse_for_tasks(mod, tgt), params={}, target=tgt, work_dir=work,
-                        max_trials_global=int(config.tvm_tune_trials), num_trials_per_iter=min(64, int(config.tvm_tune_trials)),
-                        builder=ms.builder.LocalBuilder(timeout_sec=BUILDER_TIMEOUT_S), cost_model="random",
-                        strategy="replay-trace", seed=0)  # fmt: skip
+                    try:
+                        db = ms.relax_integration.tune_relax(
+                            fuse_for_tasks(mod, tgt), params={}, target=tgt, work_dir=work,
+                            max_trials_global=int(config.tvm_tune_trials), num_trials_per_iter=min(64, int(config.tvm_tune_trials)),
+                            builder=pooled_builder(pool, BUILDER_TIMEOUT_S), cost_model="random", strategy="replay-trace",
+                            seed=0)  # fmt: skip
+                    finally:
+                        pool.shutdown()
                     ex = ms.relax_integration.compile_relax(db, mod, tgt, params=None)
         else:
             ex = tvm.compile(mod, target=tgt)
@@ -392,6 +464,6 @@ class VmTimer:
 
 
 __all__ = ["DB_FILES", "MODULE_EQUALITY", "VmTimer", "calibrate", "canonical_target", "compile_model", "compile_with_database",
-           "db_snapshot_dir",
+           "build_kernel", "cpu_tensor_intrinsics", "db_snapshot_dir", "pooled_builder",
            "fuse_for_tasks", "host_cpu", "load", "make_inputs", "open_database", "open_remote", "parse_rpc", "parse_target",
            "prepare_module", "time_model", "tvm_module"]
