@@ -345,8 +345,9 @@ def _run_tuning(ms: Any, todo: list[Task], database: Any, work: str, trials: int
             max_trials_per_task=trials, num_trials_per_iter=max(1, min(per_iter, trials)),
             builder=tvm_rt.pooled_builder(pool, tvm_rt.BUILDER_TIMEOUT_S), runner=runner, database=database,
             cost_model=cost_model, task_scheduler="gradient", module_equality=tvm_rt.MODULE_EQUALITY)
-    finally:
+    finally:  # both pools: a runner worker left behind outlives this process, idle
         pool.shutdown()
+        runner.pool.shutdown()
 
 
 def summary(manifest: dict[str, Any], folder: str | Path) -> str:

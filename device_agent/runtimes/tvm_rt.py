@@ -331,15 +331,17 @@ def compile_model(path: str | Path, config: MeasureConfig, model_sha256: str) ->
 
                 cpu_tensor_intrinsics()
                 pool = PopenPoolExecutor(max_workers=os.cpu_count() or 1, timeout=BUILDER_TIMEOUT_S, maximum_process_uses=32)
+                runner = ms.runner.LocalRunner()
                 with tempfile.TemporaryDirectory(prefix="device_agent-tune-") as work:
                     try:
                         db = ms.relax_integration.tune_relax(
                             fuse_for_tasks(mod, tgt), params={}, target=tgt, work_dir=work,
                             max_trials_global=int(config.tvm_tune_trials), num_trials_per_iter=min(64, int(config.tvm_tune_trials)),
-                            builder=pooled_builder(pool, BUILDER_TIMEOUT_S), cost_model="random", strategy="replay-trace",
-                            seed=0)  # fmt: skip
-                    finally:
+                            builder=pooled_builder(pool, BUILDER_TIMEOUT_S), runner=runner, cost_model="random",
+                            strategy="replay-trace", seed=0)  # fmt: skip
+                    finally:  # both pools: a runner worker left behind outlives this process, idle
                         pool.shutdown()
+                        runner.pool.shutdown()
                     ex = ms.relax_integration.compile_relax(db, mod, tgt, params=None)
         else:
             ex = tvm.compile(mod, target=tgt)
