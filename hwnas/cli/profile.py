@@ -103,6 +103,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0 if summary["agent_exit"] == 0 else 1
 
 
+def add_ssh_flags(group: Any, scope: str = "") -> None:
+    """The SSH flags of ``hwnas profile`` (and of ``hwnas search --host``: ``scope`` prefixes
+    their help): ``--identity``, ``--known-hosts``, ``--accept-new-host-key``, ``--ssh-config``."""
+    group.add_argument("--identity", help=f"{scope}private key file (default: ssh-agent, ~/.ssh keys, IdentityFile)")
+    group.add_argument("--known-hosts", help=f"{scope}known_hosts file (default ~/.ssh/known_hosts)")
+    group.add_argument("--accept-new-host-key", action="store_true", help=f"{scope}accept and record an unknown host key")
+    group.add_argument("--ssh-config", help=f"{scope}ssh config file for Host aliases (default ~/.ssh/config)")
+
+
 def add_parser(sub: Any, default_db: str) -> None:
     """Register ``hwnas profile``."""
     q = sub.add_parser(
@@ -118,10 +127,7 @@ def add_parser(sub: Any, default_db: str) -> None:
                        "(fields: name, host, user, port, key, python, runtime, threads, remote_dir)")
     q.add_argument("--models", required=True, help="folder of .onnx files (e.g. from hwnas export)")
     q.add_argument("--db", default=default_db, help=f"host latency database (default {default_db})")
-    q.add_argument("--identity", help="private key file (default: ssh-agent, ~/.ssh keys, IdentityFile)")
-    q.add_argument("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)")
-    q.add_argument("--accept-new-host-key", action="store_true", help="accept and record an unknown host key")
-    q.add_argument("--ssh-config", help="ssh config file for Host aliases (default ~/.ssh/config)")
+    add_ssh_flags(q)
     q.add_argument("--python", default="python3", help="python on the device: the base of the agent's venv, or with "
                    "--no-install the one that runs device_agent (default python3)")
     q.add_argument("--no-install", action="store_true", help="use the agent already installed on the device instead "
