@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TABLE = ROOT.parent / "shared" / "datasets" / "nb201" / "latency_ms.csv"
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from predictor_nb201 import has_path, load_table  # noqa: E402
+from predictor_nb201 import DEFAULT_TABLE, has_path, load_table  # noqa: E402
 
 
 def main() -> int:

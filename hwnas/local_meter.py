@@ -111,18 +111,7 @@ class LocalMeter:
 
     def _stored(self, sha256: str, config_hash: str) -> dict[str, Any]:
         """The newest OK measurement of ``sha256`` on this device under ``config_hash``."""
-        from latency_db import LatencyDB
-        from latency_db.records import Status
-
-        with LatencyDB(self.db, read_only=True) as db:
-            recs = [r for r in db.measurements(device=self.device_id, model_sha256=sha256, status=Status.OK)
-                    if r.config_hash == config_hash and r.median_ms]  # fmt: skip
-        if not recs:
-            return {}
-        r = recs[-1]
-        return {"median_ms": r.median_ms, "p90_ms": r.p90_ms, "ci_low_ms": r.ci_low_ms, "ci_high_ms": r.ci_high_ms,
-                "uid": r.uid, "reused": True, "ref_ratio": r.environment.get("ref_ratio"),
-                "ref_ratio_interval": r.environment.get("ref_ratio_interval")}  # fmt: skip
+        return {**stored_row(self.db, self.device_id, sha256, config_hash), "reused": True}
 
     def latency_ms(self, arch: Arch) -> float:
         """Median latency of ``arch`` in milliseconds (see :meth:`measure`)."""
@@ -136,6 +125,25 @@ class LocalMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stored_row(db_path: str | os.PathLike[str], device_id: str | None, sha256: str,
+               config_hash: str | None = None) -> dict[str, Any]:
+    """The newest OK measurement of ``sha256`` on ``device_id`` in the database (under
+    ``config_hash`` when given), as the fields of the agent's result row it stands for
+    (``median_ms``, interval, ``uid``, ``ref_ratio`` and its interval); ``{}`` without one."""
+    from latency_db import LatencyDB
+    from latency_db.records import Status
+
+    with LatencyDB(db_path, read_only=True) as db:
+        recs = [r for r in db.measurements(device=device_id, model_sha256=sha256, status=Status.OK)
+                if r.median_ms and (config_hash is None or r.config_hash == config_hash)]  # fmt: skip
+    if not recs:
+        return {}
+    r = recs[-1]
+    return {"median_ms": r.median_ms, "p90_ms": r.p90_ms, "ci_low_ms": r.ci_low_ms, "ci_high_ms": r.ci_high_ms,
+            "uid": r.uid, "ref_ratio": r.environment.get("ref_ratio"),
+            "ref_ratio_interval": r.environment.get("ref_ratio_interval")}  # fmt: skip
 
 
 def _root() -> str:

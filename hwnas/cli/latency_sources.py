@@ -46,7 +46,7 @@ def make_source(args: argparse.Namespace, space: SearchSpace, out: Path, budget_
             machine.
     """
     kind = args.latency_source
-    if (getattr(args, "host", None) or getattr(args, "inventory", None)) and kind in ("measured", "db"):
+    if _remote(args) and kind in ("measured", "db"):
         raise CLIError(f"--host measures a learned source's uncertain candidates on the device; --latency-source {kind} "
                        "does not predict (profile the device with hwnas profile, or use --latency-source predictor)")  # fmt: skip
     if kind == "measured":
@@ -72,7 +72,7 @@ def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bo
     with a hard budget and ``--device`` naming this machine in ``--db``, or ``--host`` given (the
     device ``--device`` names is measured there)."""
     wanted = getattr(args, "measure_uncertain", None)
-    host = getattr(args, "host", None) or getattr(args, "inventory", None)
+    host = _remote(args)
     if wanted is False:
         if host:
             raise CLIError("--host measures uncertain candidates there; drop it with --no-measure-uncertain")
@@ -96,6 +96,11 @@ def _closed_loop_wanted(args: argparse.Namespace, budget_ms: float | None) -> bo
                        "fingerprint), and measuring it here would mix devices; run the search on that device, or "
                        "drop --measure-uncertain")  # fmt: skip
     return here
+
+
+def _remote(args: argparse.Namespace) -> str | None:
+    """Where the closed loop measures when not on this machine: ``--host`` or ``--inventory``."""
+    return getattr(args, "host", None) or getattr(args, "inventory", None)
 
 
 def _device_id(db_path: str, device: str) -> str:
@@ -170,7 +175,7 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     from hwnas.cli.predictor import graph_resolver
     from hwnas.predictors.dataset import attach_graphs
 
-    remote = getattr(args, "host", None) or getattr(args, "inventory", None)
+    remote = _remote(args)
     meter = _remote_meter(args, space, out) if remote else LocalMeter(args.db, out / "models", space, device_name=args.device)
     resolver = src.resolver
     level = _reference_level(args.db, args.device, out / "reference_level.json")

@@ -174,6 +174,7 @@ class ClosedLoop:
         Returns the trial and what was checked (``measured_ms``, ``repeat_high_ms``,
         ``meets_budget`` by the median, ``repeat_meets_budget``, ``marginal``)."""
         checked: list[dict[str, Any]] = []
+        trials: list[Any] = []  # the trial of each row of checked
         fresh = 0
         for t in ranked:
             if t.arch not in self.measured:
@@ -188,11 +189,11 @@ class ClosedLoop:
             high = m.repeat_high_ms if m.repeat_high_ms is not None else m.measured_ms
             row = {"arch": t.arch, "measured_ms": m.measured_ms, "repeat_high_ms": high,
                    "meets_budget": m.measured_ms <= self.budget_ms, "repeat_meets_budget": high <= self.budget_ms,
-                   "marginal": False, "trial": t}  # fmt: skip
+                   "marginal": False}  # fmt: skip
             checked.append(row)
+            trials.append(t)
             if row["repeat_meets_budget"]:
                 break
-        trials = [c.pop("trial") for c in checked]
         i = next((i for i, c in enumerate(checked) if c["repeat_meets_budget"]), None)
         if i is None:
             i = next((i for i, c in enumerate(checked) if c["meets_budget"]), None)

@@ -18,11 +18,10 @@ the host database, so a search never mixes devices.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, Callable
 
-from hwnas.local_meter import MeasureError
+from hwnas.local_meter import MeasureError, stored_row
 from hwnas.remote.profile import AgentFlags, profile_remote
 from hwnas.remote.ssh import HostKeyError, SSHTarget
 from hwnas.space.base import Arch, SearchSpace
@@ -88,10 +87,10 @@ class RemoteMeter:
         self._checked = True
         if self.install:  # deployed once: later measurements run the agent of the venv it made
             self.python, self.install = summary["python"], False
-        row = self._stored(_sha256(path))
-        if row is None:
+        row = stored_row(self.db, self.device_id, entry["sha256"])
+        if not row:
             raise MeasureError(f"{entry['key']}: no measurement from {self.target.host} (agent exit {summary['agent_exit']})")
-        return row
+        return {**row, "sha256": entry["sha256"], "file": str(path), "status": "ok"}
 
     def _check_device(self) -> None:
         """Before anything is uploaded: the agent already on the device (``install`` off) must
@@ -116,32 +115,10 @@ class RemoteMeter:
         """Median latency of ``arch`` in milliseconds (see :meth:`measure`)."""
         return float(self.measure(arch)["median_ms"])
 
-    def _stored(self, sha256: str) -> dict[str, Any] | None:
-        """The newest OK measurement of ``sha256`` on the device in the host database, as the
-        agent's result row (None without one)."""
-        from latency_db import LatencyDB
-        from latency_db.records import Status
-
-        with LatencyDB(self.db, read_only=True) as db:
-            recs = [r for r in db.measurements(device=self.device_id, model_sha256=sha256, status=Status.OK) if r.median_ms]
-        if not recs:
-            return None
-        r = recs[-1]
-        env = r.environment
-        return {"sha256": sha256, "median_ms": r.median_ms, "p90_ms": r.p90_ms, "ci_low_ms": r.ci_low_ms,
-                "ci_high_ms": r.ci_high_ms, "uid": r.uid, "ref_ratio": env.get("ref_ratio"),
-                "ref_ratio_interval": env.get("ref_ratio_interval"), "status": "ok"}  # fmt: skip
-
 
 def _other_device(host: str, found: str, wanted: str) -> str:
     return (f"{host} stores its rows as device {found}, not {wanted} (--device): it is another device; "
             "pass the host of that device, or the device of that host")
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(os.fspath(path)).read_bytes()).hexdigest()
 
 
 __all__ = ["RemoteMeter"]
