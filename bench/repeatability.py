@@ -10,9 +10,11 @@ to back, each into a fresh database, and prints:
 * ``coverage``: share of the second run's medians inside the first run's stored interval, and of
   the first run's inside the second's (both directions, pooled);
 * ``s/model``: wall time of one run (the agent process, start-up included) per model;
-* for ``interleaved``, the same after dividing out drift with the reference (``ref_ratio``, the
-  median over rounds of visit time / reference visit time in the same round), and the runs'
-  reference medians.
+* for ``interleaved``, four views of the same two runs (:func:`interleaved_views`): the raw
+  medians; the drift-corrected ones the agent stores (each visit divided by the batch's level at
+  that moment, from the neighbouring visits of the other models: ``device_agent.drift``); the
+  ratio to the reference per round as the agent computed it before that correction; and the stored
+  ``ref_ratio`` (the same ratio on drift-corrected samples) -- and the runs' reference medians.
 
 Goals (issue 12): >= 10 of 12 and >= 85% of 50 within 3%, Spearman >= 0.98, coverage >= 90%, wall
 time per model no more than 2x the sequential protocol's.
@@ -75,24 +77,61 @@ def rows_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def ratio_rows(db: Path) -> dict[str, dict[str, Any]]:
-    """``ref_ratio`` and its interval per model key, read from the run's database."""
+def interleaved_views(db: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The interleaved run's models four ways, each ``{key: {median, lo, hi}}``, from its database.
+
+    * ``raw``: the median of the samples as timed, with :func:`repeat_interval` of those samples;
+    * ``drift-corrected``: what the agent stores (samples divided by the batch's level at each visit,
+      :mod:`device_agent.drift`), with the stored interval;
+    * ``/ reference, per round``: the median over rounds of raw sample / the reference's raw sample
+      of the same round (the ratio before the drift correction), with its ``ratio_bounds``;
+    * ``/ reference``: the stored ``ref_ratio`` (the same on drift-corrected samples) and its interval.
+    """
+    import numpy as np
+
+    from device_agent.stats import repeat_interval
     from latency_db import LatencyDB
 
-    out = {}
+    views: dict[str, dict[str, dict[str, Any]]] = {v: {} for v in VIEWS}
     with LatencyDB(db, read_only=True) as conn:
         keys = {m.sha256: m.key for m in conn.models()}
+        refs = {(r.environment["run_id"], r.environment["batch"]): r
+                for r in conn.measurements(space="reference", status="ok")}
         for r in conn.measurements(status="ok"):
-            env = r.environment
+            env, key = r.environment, keys[r.model_sha256]
+            raw = np.asarray(env.get("raw_samples_ms", r.samples_ms))
+            ri = repeat_interval(raw)
+            views["raw"][key] = {"median": float(np.median(raw)), "lo": ri.low if ri else raw.min(),
+                                 "hi": ri.high if ri else raw.max()}
+            views["drift-corrected"][key] = {"median": r.median_ms, "lo": r.ci_low_ms, "hi": r.ci_high_ms}
             if "ref_ratio" in env and "ref_ratio_interval" in env:
                 lo, hi = env["ref_ratio_interval"]
-                out[keys[r.model_sha256]] = {"median": env["ref_ratio"], "lo": lo, "hi": hi}
-    return out
+                views["/ reference"][key] = {"median": env["ref_ratio"], "lo": lo, "hi": hi}
+            ref = refs.get((env.get("run_id"), env.get("batch")))
+            if ref is not None:
+                by_round = dict(zip(_rounds(ref), ref.environment.get("raw_samples_ms", ref.samples_ms)))
+                mine = _rounds(r)
+                if all(k in by_round for k in mine):
+                    ref_x = np.array([by_round[k] for k in mine])
+                    ratio = float(np.median(raw / ref_x))
+                    parts = repeat_interval(raw, ref_x)
+                    lo, hi = parts.ratio_bounds(ratio) if parts else (ratio, ratio)
+                    views["/ reference, per round"][key] = {"median": ratio, "lo": lo, "hi": hi}
+    return views
 
 
-def line(name: str, c: dict[str, float], s_per_model: float | None) -> str:
+def _rounds(record: Any) -> list[int]:
+    """The round of each sample: the agent visits every active model once per round, so a model's
+    k-th sample is from round k (models that stopped early have a prefix of the rounds)."""
+    return list(range(len(record.samples_ms)))
+
+
+VIEWS = ("raw", "drift-corrected", "/ reference, per round", "/ reference")
+
+
+def line(name: str, c: dict[str, float], s_per_model: float | None) -> str:  # noqa: D103
     wall = "" if s_per_model is None else f"  {s_per_model:6.2f} s/model"
-    return (f"  {name:<24} within 3%: {c['within3']:>3}/{c['n']:<3} ({c['within3'] / c['n']:4.0%})  "
+    return (f"  {name:<35} within 3%: {c['within3']:>3}/{c['n']:<3} ({c['within3'] / c['n']:4.0%})  "
             f"worst {c['worst']:5.1%}  spearman {c['spearman']:.3f}  coverage {c['coverage']:4.0%}  "
             f"run shift {c['mean_shift']:+5.1%}{wall}")
 
@@ -130,13 +169,15 @@ def main() -> int:
             walls[protocol] = statistics.mean(w for _, w in runs) / n
             c = compare(rows_of(runs[0][0]), rows_of(runs[1][0]), "median", "lo", "hi")
             summary[f"{protocol}{n}"] = c | {"s_per_model": walls[protocol]}
-            print(line(protocol, c, walls[protocol]))
-            if protocol == "interleaved":
-                ra, rb = (ratio_rows(work / f"{protocol}{n}-{i}.db") for i in (0, 1))
-                if ra and rb:
-                    cn = compare(ra, rb, "median", "lo", "hi")
-                    summary[f"{protocol}{n}-normalised"] = cn
-                    print(line("interleaved / reference", cn, None))
+            if protocol != "interleaved":
+                print(line(protocol, c, walls[protocol]))
+            else:
+                va, vb = (interleaved_views(work / f"{protocol}{n}-{i}.db") for i in (0, 1))
+                for view in VIEWS:
+                    if va[view] and vb[view]:
+                        cv = compare(va[view], vb[view], "median", "lo", "hi")
+                        summary[f"{protocol}{n}-{view}"] = cv
+                        print(line(f"interleaved {view}", cv, walls[protocol] if view == "raw" else None))
                 refs = [[r["median_ms"] for r in rep["references"] if r["status"] == "ok"] for rep, _ in runs]
                 drifts = [r["drift_within"] for rep, _ in runs for r in rep["references"] if r.get("drift_within") is not None]
                 print(f"  reference medians, ms: run 1 {[round(v, 4) for v in refs[0]]}, run 2 {[round(v, 4) for v in refs[1]]}; "

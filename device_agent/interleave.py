@@ -26,6 +26,7 @@ import numpy as np
 
 from latency_db.records import MeasurementRecord, Status
 
+from device_agent.drift import local_levels
 from device_agent.fingerprint import environment, read_temperatures
 from device_agent.guard import Worker, WorkerDied, WorkerTimeout
 from device_agent.models import ModelFile
@@ -47,6 +48,8 @@ class _Entry:
     ident: str
     samples: list[float] = field(default_factory=list)
     rounds_seen: list[int] = field(default_factory=list)  # round of each sample
+    times: list[float] = field(default_factory=list)  # mid-time of each sample's visit (monotonic s)
+    levels: np.ndarray | None = None  # the machine's level at each sample (device_agent.drift)
     number: int | None = None
     env: dict[str, Any] = field(default_factory=dict)
     failure: MeasureResult | None = None
@@ -57,6 +60,13 @@ class _Entry:
     @property
     def active(self) -> bool:
         return self.failure is None and self.stop is None
+
+    @property
+    def corrected(self) -> list[float]:
+        """The samples divided by the machine's level at each (the raw samples without levels)."""
+        if self.levels is None or len(self.levels) != len(self.samples):
+            return list(self.samples)
+        return [float(v) for v in np.asarray(self.samples) / self.levels]
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,7 @@ class InterleavedRunner:
         self.run_id = uuid.uuid4().hex
         self._rng = random.Random(seed)
         self._worker: Worker | None = None
+        self._t_batch = 0.0  # monotonic start of the batch being measured
 
     @property
     def worker_pid(self) -> int | None:
@@ -185,12 +196,14 @@ class InterleavedRunner:
             self.on_visit(entry.model, round_no)
         start = time.monotonic()
         answer = self._request(entry, {"op": "visit", "id": entry.ident}, entries)
-        entry.busy_s += time.monotonic() - start
+        end = time.monotonic()
+        entry.busy_s += end - start
         if answer is None:
             return
         if answer.get("op") == "visited":
             entry.samples.append(float(answer["ms"]))
             entry.rounds_seen.append(round_no)
+            entry.times.append((start + end) / 2.0)
         elif answer.get("op") == "failed":
             entry.failure = MeasureResult.from_dict(answer["result"])
             entry.loaded = False
@@ -232,8 +245,7 @@ class InterleavedRunner:
             WorkerStartError: a worker process could not be started.
         """
         todo = [m for m in models if skip is None or not skip(m)]
-        size = self.config.batch_size
-        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        batches = even_batches(todo, self.config.batch_size)
         for index, batch in enumerate(batches):
             yield self._run_batch(index, len(batches), batch, on_progress)
 
@@ -245,7 +257,7 @@ class InterleavedRunner:
         entries = [_Entry(model, f"m{i}") for i, model in enumerate(batch)]
         ref = _Entry(self.reference, "reference") if self.reference is not None else None
         everyone = entries + ([ref] if ref is not None else [])
-        t_batch = time.monotonic()
+        t_batch = self._t_batch = time.monotonic()
         for e in everyone:
             self._load(e, everyone)
 
@@ -266,6 +278,7 @@ class InterleavedRunner:
                 if e.active:
                     self._visit(e, round_no, everyone)
             elapsed = time.monotonic() - t_rounds
+            _set_levels(everyone)
             ref_by_round = _by_round(ref)
             for e in entries:
                 if not e.active:
@@ -276,6 +289,7 @@ class InterleavedRunner:
             progress(round_no)
         if ref is not None and ref.active:
             self._finish(ref, STOP_BATCH_END, everyone)
+        _set_levels(everyone)
 
         base_env["temperature_after_c"] = read_temperatures()
         base_env["batch_wall_s"] = round(time.monotonic() - t_batch, 3)
@@ -293,13 +307,14 @@ class InterleavedRunner:
     def _stop_reason(self, e: _Entry, ref: list[float] | None, round_no: int, elapsed_s: float,
                      cap_s: float) -> str | None:
         """Why ``e`` stops after this round, or None: converged when the 95% CI of the median of its
-        ratios to the reference (of its samples, without a reference) is within ``target_rel_ci``."""
+        ratios to the reference (of its samples, without a reference), both drift-corrected, is
+        within ``target_rel_ci``."""
         cfg = self.config
         if round_no >= cfg.max_rounds:
             return STOP_MAX_ROUNDS
         if len(e.samples) < cfg.min_rounds:
             return None
-        values = [x / r for x, r in zip(e.samples, ref)] if ref is not None else e.samples
+        values = [x / r for x, r in zip(e.corrected, ref)] if ref is not None else e.corrected
         spread = median_rel_halfwidths(values)
         if spread is not None and max(spread) <= cfg.target_rel_ci:
             return STOP_CONVERGED
@@ -309,7 +324,9 @@ class InterleavedRunner:
 
     def _record(self, e: _Entry, batch: int, rounds: int, base_env: dict[str, Any], ref: list[float] | None,
                 *, role: str = "model", ref_summary: MeasurementRecord | None = None) -> MeasurementRecord:
-        """The record of ``e``; ``ref`` is the reference's samples of ``e``'s rounds (or None)."""
+        """The record of ``e``; ``ref`` is the reference's drift-corrected samples of ``e``'s rounds (or
+        None). The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
+        ``visit_level`` in its environment keep what was timed and the level divided out)."""
         env = dict(base_env)
         env.update(e.env)
         env.update(run_id=self.run_id, batch=batch, role=role, batch_rounds=rounds, wall_s=round(e.busy_s, 3))
@@ -319,26 +336,33 @@ class InterleavedRunner:
             failure = MeasureResult.failure(Status.ERROR, "no visit completed", env)
             return make_record(e.model, failure, self.config, device_id=self.device_id, environment=env)
         env.update(rounds=len(e.samples), stop=e.stop)
+        env["visit_t_s"] = [round(t - self._t_batch, 4) for t in e.times]  # when each sample was taken
+        y = e.corrected
+        if e.levels is not None:
+            env["samples"] = "drift-corrected: raw_samples_ms / visit_level"
+            env["raw_samples_ms"] = [round(v, 6) for v in e.samples]
+            env["visit_level"] = [round(float(v), 5) for v in e.levels]
+            env["raw_median_ms"] = round(float(np.median(e.samples)), 6)
         parts = None
         if role == "reference":
-            env["drift_within"] = round(half_change(e.samples), 6)
+            env["drift_within"] = round(half_change(e.samples), 6)  # raw: what the machine did
             env["history_ms"] = list(self.history[-5:])
-            parts = repeat_interval(e.samples)
+            parts = repeat_interval(y)
         elif ref_summary is not None and ref is not None:
             env["reference"] = {"model_sha256": ref_summary.model_sha256, "median_ms": ref_summary.median_ms,
                                 "uid": ref_summary.uid}
-            env["ref_ratio"] = round(float(np.median(np.asarray(e.samples) / np.asarray(ref))), 6)
-            parts = repeat_interval(e.samples, ref, self.history)
+            env["ref_ratio"] = round(float(np.median(np.asarray(y) / np.asarray(ref))), 6)
+            parts = repeat_interval(y, ref, self.history)
             if parts is not None:
                 env["ref_ratio_interval"] = [round(v, 6) for v in parts.ratio_bounds(env["ref_ratio"])]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
                 env["history_runs"] = min(len(self.history), 5)  # earlier runs' and batches' levels used
         else:
-            parts = repeat_interval(e.samples)
-        stats = stats_of_rounds(e.samples, parts)
+            parts = repeat_interval(y)
+        stats = stats_of_rounds(y, parts)
         env["rel_halfwidth"] = round(stats.rel_halfwidth, 6)
-        result = MeasureResult(Status.OK, tuple(e.samples), e.number or 1, stats, None, env)
+        result = MeasureResult(Status.OK, tuple(y), e.number or 1, stats, None, env)
         return make_record(e.model, result, self.config, device_id=self.device_id, environment=env)
 
     def close(self) -> None:
@@ -354,11 +378,44 @@ class InterleavedRunner:
         self.close()
 
 
+def even_batches(items: Sequence[ModelFile], size: int) -> list[list[ModelFile]]:
+    """``items`` in order, cut into the fewest batches of at most ``size``, as even as possible.
+
+    Even batches, because a batch's rounds and its drift correction draw on its other models: 50
+    models at 16 make 13 + 13 + 12 + 12, not 16 + 16 + 16 + 2.
+
+    Example:
+        >>> [len(b) for b in even_batches(list(range(50)), 16)]
+        [13, 13, 12, 12]
+    """
+    if not items:
+        return []
+    n = -(-len(items) // size)
+    base, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        stop = start + base + (1 if i < extra else 0)
+        out.append(list(items[start:stop]))
+        start = stop
+    return out
+
+
+def _set_levels(entries: list[_Entry]) -> None:
+    """Sets ``levels`` of every entry with samples and no failure, from all of them together."""
+    usable = [e for e in entries if e.failure is None and e.samples]
+    for e in entries:
+        e.levels = None
+    levels = local_levels([e.times for e in usable], [e.samples for e in usable])
+    for e, lv in zip(usable, levels):
+        e.levels = lv
+
+
 def _by_round(ref: _Entry | None) -> dict[int, float]:
-    """The reference's sample of each round it was visited in ({} without a working reference)."""
+    """The reference's drift-corrected sample of each round it was visited in ({} without a
+    working reference)."""
     if ref is None or ref.failure is not None:
         return {}
-    return dict(zip(ref.rounds_seen, ref.samples))
+    return dict(zip(ref.rounds_seen, ref.corrected))
 
 
 def _aligned(e: _Entry, ref_by_round: dict[int, float]) -> list[float] | None:
@@ -367,5 +424,5 @@ def _aligned(e: _Entry, ref_by_round: dict[int, float]) -> list[float] | None:
     return None if not out or any(v is None for v in out) else [float(v) for v in out]  # type: ignore[arg-type]
 
 
-__all__ = ["BatchEvent", "BatchResult", "InterleavedRunner", "STOP_BATCH_END", "STOP_CONVERGED", "STOP_MAX_ROUNDS",
+__all__ = ["BatchEvent", "BatchResult", "InterleavedRunner", "even_batches", "STOP_BATCH_END", "STOP_CONVERGED", "STOP_MAX_ROUNDS",
            "STOP_TIME_CAP"]

@@ -211,3 +211,58 @@ def test_fingerprint_and_environment() -> None:
     assert {"cpu_governor", "cpu_freq_mhz", "loadavg", "thread_env", "numpy_version"} <= set(env)
     assert all(isinstance(v, float) for v in read_temperatures().values())
     json.dumps([fp, env])  # JSON-able
+
+
+# -- drift correction of interleaved batches (device_agent.drift) -----------------------------------
+
+
+def _interleaved_visits(n_models: int, n_rounds: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Visit times of ``n_models`` visited in a fresh shuffled order each round, and the round order."""
+    rng = np.random.default_rng(seed)
+    times = [np.zeros(n_rounds) for _ in range(n_models)]
+    clock = 0.0
+    for r in range(n_rounds):
+        for m in rng.permutation(n_models):
+            times[m][r] = clock
+            clock += 1.0
+    return times, np.arange(n_rounds)
+
+
+def test_drift_shared_by_the_batch_is_divided_out_and_each_models_own_noise_is_kept() -> None:
+    from device_agent.drift import local_levels
+
+    rng = np.random.default_rng(0)
+    times, _ = _interleaved_visits(12, 30, seed=1)
+    true = rng.uniform(0.5, 5.0, 12)
+
+    def level(t: np.ndarray) -> np.ndarray:  # the machine: slow drift plus a 25% fast phase
+        return (1.0 + 0.2 * t / 360.0) * np.where((t > 100) & (t < 160), 0.75, 1.0)
+
+    noise = [np.exp(rng.normal(0.0, 0.01, 30)) for _ in range(12)]
+    samples = [true[i] * level(times[i]) * noise[i] for i in range(12)]
+    levels = local_levels(times, samples)
+    raw = np.array([np.std(np.log(s)) for s in samples])
+    corrected = np.array([np.std(np.log(s / lv)) for s, lv in zip(samples, levels)])
+    assert np.all(raw > 0.08) and np.median(corrected) < 0.03  # drift of 20-35% gone, to ~noise
+    # relative latencies stay those of the models
+    med = np.array([np.median(s / lv) for s, lv in zip(samples, levels)])
+    ratio = (med / true) / np.median(med / true)
+    assert np.max(np.abs(ratio - 1.0)) < 0.02
+    # a model's own slow visit is its own: the level at that visit comes from other models
+    samples[3][10] *= 1.5
+    lv3 = local_levels(times, samples)[3]
+    assert samples[3][10] / lv3[10] > 1.3 * np.median(samples[3] / lv3)
+
+
+def test_drift_levels_of_one_series_are_one_and_bad_input_is_refused() -> None:
+    from device_agent.drift import local_levels
+
+    (only,) = local_levels([[0.0, 1.0, 2.0]], [[1.0, 2.0, 3.0]])
+    assert only.tolist() == [1.0, 1.0, 1.0]
+    assert local_levels([], []) == []
+    with pytest.raises(ValueError, match="series 1: 2 times for 3 samples"):
+        local_levels([[0.0, 1.0], [0.5, 1.5]], [[1.0, 1.0], [1.0, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="positive and finite"):
+        local_levels([[0.0, 1.0]], [[1.0, -1.0]])
+    with pytest.raises(ValueError, match="1 time series for 2 sample series"):
+        local_levels([[0.0]], [[1.0], [1.0]])

@@ -163,6 +163,12 @@ def test_reference_rows_are_stored_and_identifiable(tmp_path: Path, capsys: pyte
             # the first batch of the first run has no level to compare with; the second has the first's
             assert r.environment["history_runs"] == r.environment["batch"]
             assert (r.environment["interval_parts"]["history"] > 0) == (r.environment["batch"] > 0)
+        for r in models + refs:  # stored samples are the timed ones divided by the batch's level at each
+            env = r.environment
+            assert len(env["raw_samples_ms"]) == len(env["visit_level"]) == len(env["visit_t_s"]) == 8
+            assert np.allclose(np.asarray(env["raw_samples_ms"]) / np.asarray(env["visit_level"]), r.samples_ms,
+                               rtol=1e-4)
+            assert env["visit_t_s"] == sorted(env["visit_t_s"])
         (run,) = db.reference_runs()
         assert run["batches"] == 2 and run["shift"] is None and run["device"] == "box"
     assert main([*argv, "--force"]) == 0  # a second run: its level is compared with the first's
