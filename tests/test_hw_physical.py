@@ -202,3 +202,26 @@ def test_gating_cuts_mac_and_one_rf_read_per_gated_mac_only(df: str) -> None:
         model.layers(NET, zero_frac=[0.1, 0.2])
     with pytest.raises(ValueError, match="gate_eff"):
         EnergyTable(gate_eff=1.5)
+
+
+def test_hw_cost_cli_physical_flags(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import json
+
+    from hw_space import write_topology_csv
+    from hwnas.cli import hw as hw_commands
+    from hwnas.errors import CLIError
+
+    parser = argparse.ArgumentParser(prog="hwnas")
+    hw_commands.add_parsers(parser.add_subparsers(dest="command", required=True))
+    csv = write_topology_csv(tmp_path / "net.csv", [NET[0], Layer("c3", 16, 16, 3, 3, 8, 8)])
+    base = ["hw", "cost", "--topology", str(csv), "--rows", "8", "--cols", "8", "--clock-mhz", "150"]
+    args = parser.parse_args([*base, "--voltage", "0.9", "--dram-tech", "hbm2", "--dram-channels", "2", "--json"])
+    assert args.func(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["spec"]["voltage"] == 0.9 and doc["spec"]["dram_tech"] == "hbm2"
+    assert doc["network"]["energy_breakdown_uj"]["phy"] > 0 and doc["network"]["area_breakdown_mm2"]["phy"] > 0
+    args = parser.parse_args([*base, "--voltage", "0.85"])
+    with pytest.raises(CLIError, match="exceeds f_max") as err:
+        args.func(args)
+    assert "\n" not in str(err.value)
