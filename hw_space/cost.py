@@ -40,6 +40,12 @@ Energy (µJ): ``Σ accesses × energy per access`` (DRAM: each word once at DRAM
 DRAM fills + NoC reads/writes; NoC level: NoC words + inter-PE hops; RF) ``+ MACs × MAC energy +
 leakage × area × time``, from :class:`hw_space.energy.EnergyTable`. Area: PEs + RF + global buffer.
 
+Physical costs (issue 19, :mod:`hw_space.physical`; all off by default): a spec ``voltage`` scales
+on-chip dynamic energy (global buffer, NoC, RF, MAC) by ``(V / 1.0 V)^2`` and leakage by ``V / 1.0 V``
+(the clock is checked against ``f_max(V)`` by the spec); ``dram_tech`` + ``dram_channels`` set the
+DRAM bandwidth (whole channels), its energy per bit, a PHY area per channel and a standby power per
+channel (energy part ``phy``); ``zero_frac`` gates that fraction of MACs (MAC + one RF read each).
+
 Example:
     >>> from hw_space.spec import AcceleratorSpec
     >>> from hw_space.workload import resnet18
@@ -57,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from hw_space import physical
 from hw_space.energy import EnergyTable
 from hw_space.rowstationary import rs_mapping
 from hw_space.spec import AcceleratorSpec
@@ -64,7 +71,7 @@ from hw_space.systolic import LayersLike, compute_cycles, gemm_dims, layer_array
 from hw_space.workload import MEMORY_KINDS
 
 RF_ACCESSES_PER_MAC = {"ws": 1, "is": 1, "os": 2, "rs": 4}
-ENERGY_PARTS = ("dram", "gbuf", "noc", "rf", "mac", "leak")
+ENERGY_PARTS = ("dram", "gbuf", "noc", "rf", "mac", "leak", "phy")  # phy: DRAM channels' standby (issue 19)
 
 
 def _cdiv(a: Any, b: Any) -> np.ndarray:
@@ -97,21 +104,27 @@ class CostModel:
 
     # ------------------------------------------------------------------ area
     def area_mm2(self) -> dict[str, float]:
-        """Area breakdown ``{"pe", "rf", "gbuf", "total"}`` in mm^2."""
+        """Area breakdown ``{"pe", "rf", "gbuf", "phy", "total"}`` in mm^2 (``phy``: DRAM channel PHYs,
+        0 without ``dram_tech``)."""
         s, e = self.spec, self.energy
         pe = s.num_pes * e.pe_mm2(s.precision_bits)
         rf = s.num_pes * s.rf_bytes / 1024 * e.rf_mm2_per_kb
         gb = s.gbuf_bytes / 1024 * e.sram_mm2_per_kb
-        return {"pe": pe, "rf": rf, "gbuf": gb, "total": pe + rf + gb}
+        phy = 0.0 if s.dram_tech is None else (s.dram_channels or 0) * physical.dram_tech(s.dram_tech).phy_mm2
+        return {"pe": pe, "rf": rf, "gbuf": gb, "phy": phy, "total": pe + rf + gb + phy}
 
     # ------------------------------------------------------------------ per layer
-    def layers(self, layers: LayersLike, batch: int = 1) -> dict[str, Any]:
+    def layers(self, layers: LayersLike, batch: int = 1, zero_frac: Any = None) -> dict[str, Any]:
         """Per-layer costs: a dict of equal-length numpy arrays (plus ``name``, a list).
 
         Keys: ``macs, compute_cycles, dram_cycles, noc_cycles, total_cycles, latency_ms,
         utilization`` (MACs / (total cycles * PEs)), ``dram_bytes, noc_bytes, gbuf_accesses,
         array_hops, rf_accesses`` (words), ``energy_<part>_uj`` for parts dram, gbuf, noc, rf, mac,
-        leak, and ``energy_uj`` (their sum), ``power_mw``.
+        leak, phy, and ``energy_uj`` (their sum), ``power_mw``.
+
+        ``zero_frac`` (a number or one per layer, in [0, 1]; default none) is the fraction of ifmap
+        zeros that the PEs gate (:mod:`hw_space.physical`): that fraction of the MACs saves its MAC
+        energy and one RF read, times ``EnergyTable.gate_eff``. Pass it only for hardware that gates.
 
         Raises:
             ValueError: ``batch`` is not a positive integer, or ``gbuf_bytes`` cannot hold one
@@ -205,7 +218,7 @@ class CostModel:
 
         dram_bytes = dram * wb
         noc_bytes = noc * wb
-        dram_cyc = np.ceil(dram_bytes / s.dram_bw).astype(np.int64)
+        dram_cyc = np.ceil(dram_bytes / s.dram_bytes_per_cycle).astype(np.int64)
         noc_cyc = np.ceil(noc_bytes / s.noc_bw).astype(np.int64)
         total = np.maximum(np.maximum(comp, dram_cyc), noc_cyc)
         latency_ms = total / (s.clock_mhz * 1e3)
@@ -215,13 +228,21 @@ class CostModel:
         gbuf_acc = dram + noc
         rf_acc = RF_ACCESSES_PER_MAC[df] * macs  # 0 for memory-bound steps
         area = self.area_mm2()["total"]
+        # --- issue 19 physical costs (hw_space.physical): V^2 dynamic energy, leakage x V, DRAM
+        # technology pJ/bit and channel standby, zero gating of MAC + one RF read per gated MAC
+        dyn, leak_v = physical.dynamic_energy_scale(s.voltage), physical.leakage_scale(s.voltage)
+        tech = None if s.dram_tech is None else physical.dram_tech(s.dram_tech)
+        dram_pj = en.access_pj("dram", bits) if tech is None else tech.word_pj(bits)
+        standby_mw = 0.0 if tech is None else (s.dram_channels or 0) * tech.standby_mw
+        gated = en.gate_eff * np.asarray(physical.zero_fractions(zero_frac, len(names))) * macs
         parts = {
-            "dram": dram * en.access_pj("dram", bits) * 1e-6,
-            "gbuf": gbuf_acc * en.access_pj("gbuf", bits) * 1e-6,
-            "noc": (noc + hops) * en.access_pj("noc", bits) * 1e-6,
-            "rf": rf_acc * en.access_pj("rf", bits) * 1e-6,
-            "mac": (macs + vec_ops) * en.mac_pj(bits) * 1e-6,
-            "leak": en.leak_mw_per_mm2 * area * latency_ms,  # mW x ms = uJ
+            "dram": dram * dram_pj * 1e-6,
+            "gbuf": gbuf_acc * en.access_pj("gbuf", bits) * dyn * 1e-6,
+            "noc": (noc + hops) * en.access_pj("noc", bits) * dyn * 1e-6,
+            "rf": (rf_acc - gated) * en.access_pj("rf", bits) * dyn * 1e-6,
+            "mac": (macs - gated + vec_ops) * en.mac_pj(bits) * dyn * 1e-6,
+            "leak": en.leak_mw_per_mm2 * area * leak_v * latency_ms,  # mW x ms = uJ
+            "phy": standby_mw * latency_ms,
         }
         energy = sum(parts.values())
         out: dict[str, Any] = {
@@ -240,15 +261,16 @@ class CostModel:
 
     # ------------------------------------------------------------------ network
     def network(self, layers: LayersLike, batch: int = 1,
-                per_layer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                per_layer: Mapping[str, Any] | None = None, zero_frac: Any = None) -> dict[str, Any]:
         """Network totals (layers run one after another) as plain Python numbers.
 
         Keys: ``layers`` (count), ``macs, compute_cycles, total_cycles, latency_ms, energy_uj``,
         ``energy_breakdown_uj`` (per part; sums to ``energy_uj``), ``utilization``, ``power_mw``,
         ``dram_bytes``, ``area_mm2`` and ``area_breakdown_mm2``, ``edp_uj_ms`` (energy x latency).
-        Pass ``per_layer`` (the result of :meth:`layers`) to avoid recomputing it.
+        Pass ``per_layer`` (the result of :meth:`layers`) to avoid recomputing it; ``zero_frac`` as
+        for :meth:`layers`.
         """
-        d = per_layer if per_layer is not None else self.layers(layers, batch)
+        d = per_layer if per_layer is not None else self.layers(layers, batch, zero_frac)
         area = self.area_mm2()
         lat = float(np.sum(d["latency_ms"]))
         energy = float(np.sum(d["energy_uj"]))
@@ -260,7 +282,7 @@ class CostModel:
             "energy_breakdown_uj": {p: float(np.sum(d[f"energy_{p}_uj"])) for p in ENERGY_PARTS},
             "utilization": float(np.sum(d["macs"])) / (total * self.spec.num_pes) if total else 0.0,
             "power_mw": energy / lat if lat else 0.0, "dram_bytes": int(np.sum(d["dram_bytes"])),
-            "area_mm2": area["total"], "area_breakdown_mm2": {k: area[k] for k in ("pe", "rf", "gbuf")},
+            "area_mm2": area["total"], "area_breakdown_mm2": {k: area[k] for k in ("pe", "rf", "gbuf", "phy")},
             "edp_uj_ms": energy * lat,
         }
 

@@ -14,14 +14,22 @@ Check: DRAM then costs 200 * 1.5 = 300 pJ per 16-bit word (19 pJ/bit), inside Ho
 bits moved, so an 8-bit word costs half a 16-bit one (an assumption).
 
 Leakage: **assumed** 1 mW per mm^2 (no published Eyeriss figure; order of a 65 nm low-power process);
-set ``leak_mw_per_mm2=0`` to drop it.
+set ``leak_mw_per_mm2=0`` to drop it. A CACTI 7 run at 40 nm (:data:`hw_space.physical.CACTI_40NM_SRAM`)
+gives 0.40-0.78 mW per KB of SRAM (~80 mW/mm^2 for 100 KB in one bank); it is not taken as the
+default because its cell type is not recorded and Eyeriss's 65 nm LP process leaks far less than a
+40 nm high-performance one.
 
 Area, 65 nm: Eyeriss's core is 3.5 x 3.5 = 12.25 mm^2 for 168 PEs (0.5 KB scratch pads each:
-224 + 12 + 24 16-bit words) and a 108 KB global buffer (JSSC 2017, Table III / Fig. 16). Split
-with **assumed** densities: SRAM 0.0094 mm^2/KB (0.52 um^2 6T cell at ~50 % array efficiency) and
-flip-flop register files 0.045 mm^2/KB (~5.5 um^2 per bit); the remainder divided by 168 PEs gives
-the 16-bit PE logic (MAC, control, NoC share) 0.0444 mm^2. An 8-bit PE is assumed half of it. So the
-Eyeriss spec reproduces 12.25 mm^2 by construction; other sizes are an extrapolation.
+224 + 12 + 24 16-bit words) and a 108 KB global buffer (JSSC 2017, Table IV). Its split is the
+paper's own (JSSC 2017 Sec. V on Fig. 15): "on-chip storage, including the GLB and all spads, takes
+two-thirds of the total area", and the spads are "2.5x larger than" the GLB. Storage is then
+8.17 mm^2: GLB 2.33 mm^2 (**0.0216 mm^2/KB**) and spads 5.83 mm^2 (**0.0694 mm^2/KB** over
+168 x 0.5 KB). The remaining third over 168 PEs is the 16-bit PE logic (MAC, control, NoC share,
+clock tree) **0.0243 mm^2**. The paper's words are rounded ("two-thirds", "nearly half"). An 8-bit PE
+is assumed to be half of a 16-bit one. Cross-check: CACTI 7 at 40 nm gives 0.774 mm^2 for 100 KB in
+32 banks (:data:`hw_space.physical.CACTI_40NM_SRAM`), x (65/40)^2 = 2.04 mm^2 against the 2.16 mm^2
+that 0.0216 mm^2/KB gives for 100 KB: 6 % apart. So the Eyeriss spec reproduces 12.25 mm^2 by
+construction; other sizes are an extrapolation with these per-KB densities.
 """
 
 from __future__ import annotations
@@ -38,10 +46,12 @@ EYERISS_CORE_MM2 = 12.25      # JSSC 2017: 3.5 mm x 3.5 mm core, 65 nm
 EYERISS_PES = 168             # 12 x 14
 EYERISS_GBUF_KB = 108.0
 EYERISS_RF_KB_PER_PE = 0.5    # 224 + 12 + 24 16-bit spad words = 520 B
-SRAM_MM2_PER_KB = 0.0094      # assumed, see module docstring
-RF_MM2_PER_KB = 0.045         # assumed, see module docstring
+EYERISS_STORAGE_MM2 = EYERISS_CORE_MM2 * 2 / 3   # JSSC 2017 Sec. V: storage "two-thirds of the total area"
+EYERISS_GBUF_MM2 = EYERISS_STORAGE_MM2 / 3.5            # spads "2.5x larger than that of the GLB": 2.33 mm^2
+SRAM_MM2_PER_KB = round(EYERISS_GBUF_MM2 / EYERISS_GBUF_KB, 5)                              # 0.0216
+RF_MM2_PER_KB = round(2.5 * EYERISS_GBUF_MM2 / (EYERISS_PES * EYERISS_RF_KB_PER_PE), 5)    # 0.06944
 PE16_MM2 = round((EYERISS_CORE_MM2 - EYERISS_GBUF_KB * SRAM_MM2_PER_KB
-                  - EYERISS_PES * EYERISS_RF_KB_PER_PE * RF_MM2_PER_KB) / EYERISS_PES, 4)  # 0.0444
+                  - EYERISS_PES * EYERISS_RF_KB_PER_PE * RF_MM2_PER_KB) / EYERISS_PES, 5)  # 0.02431
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,9 @@ class EnergyTable:
         leak_mw_per_mm2: leakage power per mm^2 of area.
         pe_mm2_16, pe_mm2_8: area of one PE's logic (without its RF), mm^2.
         rf_mm2_per_kb, sram_mm2_per_kb: area of register file / global-buffer SRAM per KB, mm^2.
+        gate_eff: fraction of a zero-gated MAC's energy (MAC + one RF read) that gating saves, in
+            [0, 1]; **assumed** 1.0 (ideal gating). Used only where the cost model is given zero
+            fractions (:mod:`hw_space.physical`).
     """
 
     mac_pj_16: float = 1.5
@@ -68,6 +81,7 @@ class EnergyTable:
     pe_mm2_8: float = PE16_MM2 / 2
     rf_mm2_per_kb: float = RF_MM2_PER_KB
     sram_mm2_per_kb: float = SRAM_MM2_PER_KB
+    gate_eff: float = 1.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -76,6 +90,8 @@ class EnergyTable:
             if not ok:
                 raise ValueError(f"energy table {f.name} must be a finite number >= 0, got {v!r}")
             object.__setattr__(self, f.name, float(v))
+        if self.gate_eff > 1:
+            raise ValueError(f"energy table gate_eff must be in [0, 1], got {self.gate_eff!r}")
 
     @classmethod
     def from_dict(cls, overrides: Mapping[str, Any] | None = None) -> EnergyTable:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hw_space.physical import EYERISS_VF, channel_bytes_per_cycle, dram_tech
 from latency_db.fileio import atomic_write
 
 DATAFLOWS: tuple[str, ...] = ("ws", "os", "is", "rs")
@@ -58,6 +59,13 @@ class AcceleratorSpec:
         noc_bw: global buffer <-> array (network-on-chip) bandwidth in bytes per cycle, > 0.
         clock_mhz: clock frequency in MHz, > 0.
         precision_bits: operand precision, 8 or 16.
+        voltage: core supply in V, or ``None`` (nominal 1.0 V, no clock check). When set, it must lie
+            in the V-f curve's range and ``clock_mhz`` must not exceed its ``f_max``
+            (:data:`hw_space.physical.EYERISS_VF`); dynamic energy scales ``(V / 1.0)^2``.
+        dram_tech, dram_channels: a DRAM technology of :data:`hw_space.physical.DRAM_TECHS` and a
+            whole number of its channels, both or neither. When set, the DRAM bandwidth is the
+            channels' (:attr:`dram_bytes_per_cycle`) and ``dram_bw`` is not used; DRAM energy per bit,
+            PHY area and standby power come from the technology.
 
     Construction raises ``ValueError`` with a one-line message naming the offending field.
     """
@@ -71,6 +79,10 @@ class AcceleratorSpec:
     noc_bw: float
     clock_mhz: float
     precision_bits: int
+    # --- issue 19 physical costs (optional; None keeps the behaviour before them) ---
+    voltage: float | None = None
+    dram_tech: str | None = None
+    dram_channels: int | None = None
 
     def __post_init__(self) -> None:
         for name in _INT_FIELDS:
@@ -85,6 +97,30 @@ class AcceleratorSpec:
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or int(p) not in PRECISIONS:
             raise ValueError(f"precision_bits must be one of {PRECISIONS}, got {p!r}")
         object.__setattr__(self, "precision_bits", int(p))
+        self._check_physical()
+
+    # --- issue 19 physical costs ---
+    def _check_physical(self) -> None:
+        if self.voltage is not None:
+            v = EYERISS_VF.check_voltage(self.voltage)
+            object.__setattr__(self, "voltage", v)
+            f_max = EYERISS_VF.f_max_mhz(v)
+            if self.clock_mhz > f_max * (1 + 1e-9):
+                raise ValueError(f"clock_mhz {self.clock_mhz:g} exceeds f_max {f_max:.1f} MHz at voltage "
+                                 f"{v:g} V ({EYERISS_VF.name} V-f curve); lower clock_mhz or raise voltage")
+        if (self.dram_tech is None) != (self.dram_channels is None):
+            raise ValueError("dram_tech and dram_channels go together: give both or neither")
+        if self.dram_tech is not None:
+            object.__setattr__(self, "dram_tech", dram_tech(self.dram_tech).name)
+            _check_positive_int("dram_channels", self.dram_channels)
+            object.__setattr__(self, "dram_channels", int(self.dram_channels))  # type: ignore[arg-type]
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in bytes per cycle: the channels' when ``dram_tech`` is set, else ``dram_bw``."""
+        if self.dram_tech is None:
+            return self.dram_bw
+        return channel_bytes_per_cycle(dram_tech(self.dram_tech), int(self.dram_channels or 0), self.clock_mhz)
 
     @property
     def num_pes(self) -> int:
@@ -105,10 +141,11 @@ class AcceleratorSpec:
         if unknown:
             raise ValueError(f"unknown accelerator spec keys: {', '.join(map(str, unknown))}; "
                              f"allowed: {', '.join(names)}")
-        missing = [n for n in names if n not in data]
+        missing = [f.name for f in dataclasses.fields(cls)  # fields with a default may be left out
+                   if f.name not in data and f.default is dataclasses.MISSING]
         if missing:
             raise ValueError(f"missing accelerator spec keys: {', '.join(missing)}")
-        return cls(**{n: data[n] for n in names})
+        return cls(**{n: data[n] for n in names if n in data})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AcceleratorSpec:

@@ -19,7 +19,7 @@ from hwnas.errors import CLIError
 DEFAULT_SPEC: dict[str, Any] = dict(rows=32, cols=32, rf_bytes=64, gbuf_bytes=256 * 1024, dataflow="ws",
                                     dram_bw=16.0, noc_bw=64.0, clock_mhz=500.0, precision_bits=8)
 _FLAG_FIELDS = ("rows", "cols", "rf_bytes", "gbuf_bytes", "dataflow", "dram_bw", "noc_bw", "clock_mhz",
-                "precision_bits")
+                "precision_bits", "voltage", "dram_tech", "dram_channels")  # last three: issue 19 physical
 
 
 def build_spec(args: argparse.Namespace) -> Any:
@@ -59,6 +59,13 @@ def load_layers(args: argparse.Namespace) -> list[Any]:
     return layers
 
 
+def _dram_text(s: dict[str, Any]) -> str:
+    """DRAM as the spec sets it: ``N x tech`` channels (issue 19) or ``dram_bw`` bytes/cycle."""
+    if s.get("dram_tech"):
+        return f"{s['dram_channels']} x {s['dram_tech']}"
+    return f"{s['dram_bw']:g} B/cyc"
+
+
 def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
     """The ``--json`` document: ``{"layers": [...], "network": {...}, "spec": {...}}``."""
     from hw_space import ENERGY_PARTS, CostModel
@@ -86,7 +93,7 @@ def format_cost(report: dict[str, Any]) -> str:
     head = (f"{'layer':<22} {'kind':<7} {'compute cyc':>12} {'total cyc':>12} {'latency ms':>11} {'energy uJ':>11} "
             f"{'util':>6}")
     lines = [f"{s['rows']}x{s['cols']} {s['dataflow'].upper()}, RF {s['rf_bytes']} B/PE, buffer "
-             f"{s['gbuf_bytes'] / 1024:g} KB, DRAM {s['dram_bw']:g} B/cyc, NoC {s['noc_bw']:g} B/cyc, "
+             f"{s['gbuf_bytes'] / 1024:g} KB, DRAM {_dram_text(s)}, NoC {s['noc_bw']:g} B/cyc, "
              f"{s['clock_mhz']:g} MHz, {s['precision_bits']}-bit; batch {n['batch']}", head, "-" * len(head)]
     for r in report["layers"]:
         name = r["name"] if len(r["name"]) <= 22 else "…" + r["name"][-21:]
@@ -134,6 +141,11 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--noc-bw", dest="noc_bw", type=float, help="buffer-to-array bandwidth, bytes/cycle")
     q.add_argument("--clock-mhz", dest="clock_mhz", type=float, help="clock, MHz")
     q.add_argument("--precision-bits", dest="precision_bits", type=int, help="8 or 16")
+    # issue 19 physical costs (hw_space.physical)
+    q.add_argument("--voltage", type=float, help="core supply, V (0.82-1.17; clock must not exceed f_max(V))")
+    q.add_argument("--dram-tech", dest="dram_tech", help="DRAM technology: lpddr4, ddr3, gddr5, hbm2 "
+                   "(needs --dram-channels; replaces --dram-bw)")
+    q.add_argument("--dram-channels", dest="dram_channels", type=int, help="whole DRAM channels of --dram-tech")
     q.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_hw_cost)
