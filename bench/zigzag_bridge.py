@@ -17,8 +17,13 @@ What "the same hardware" means here (where the two models overlap):
   buffer (ZigZag ``served_dimensions: [D1, D2]``: one read is multicast over the array dimensions
   its data does not depend on, which is what a systolic pass-along or a multicast NoC achieves).
 * **Global buffer**: one SRAM of ``gbuf_bytes`` shared by the three operands, as hw_space has it.
-  Two ports of ``noc_bw`` bytes/cycle: one to the array (reads of all operands, psum write-backs)
-  and one to DRAM (fills and write-outs); hw_space bounds the array side by ``noc_bw``.
+  Three ports of ``noc_bw`` bytes/cycle: a read port to the array (operands and psums read back), a
+  write port from it (psums and outputs), and one to DRAM (fills and write-outs). hw_space bounds
+  the array side's reads and writes together by ``noc_bw``; ZigZag serves one access per cycle on a
+  ``read_write`` port whatever its width, so a psum read and a psum write every cycle (WS, psums
+  in the buffer) would serialise there: a first run with one array-side port stalled ZigZag's WS
+  layers ~2x for that reason alone (``stall_slack_comb_collect``: the port needed 2 cycles per
+  1-cycle period). Separate read and write ports are the dual-ported buffer such arrays use.
 * **DRAM**: one read/write port of ``dram_bw`` bytes/cycle (rounded to whole bits).
 * **Energy per access**: hw_space charges per word of ``precision_bits``; ZigZag charges per access
   of a port's full width (``bandwidth_max`` bits, with ``bandwidth_min`` = one word, its formula
@@ -34,8 +39,10 @@ ZigZag can only unroll whole loop dims, so a 3-channel layer fills fewer rows), 
 window, cols over pixels; ``rs``: rows over filter rows ``FY`` then replicated sets over ``C``/``K``,
 cols over output rows ``OY`` then ``K``/``C`` (hw_space's :func:`hw_space.rowstationary.rs_mapping`
 heights ``h`` and widths ``e``). A depthwise layer (``groups == channels == num_filter``) uses
-ZigZag's ``G`` dimension; hw_space runs its groups one after another, so only ``rs``, whose sets
-hw_space packs across strips and groups, replicates it spatially.
+ZigZag's ``G`` dimension. hw_space runs the groups one after another: the systolic dataflows leave
+``G`` temporal; for ``rs`` hw_space packs the replicated sets with the strips (``e_folds``) of one
+group, which ZigZag can only express by unrolling ``G`` there (the same parallelism when a group has
+at least as many strips as there are replicas; more for ZigZag otherwise, e.g. a 14x14 depthwise).
 """
 
 from __future__ import annotations
@@ -190,8 +197,9 @@ def accelerator(spec: AcceleratorSpec, energy: EnergyTable | None = None,
     all_ops = ["I1", "I2", "O"]
     mems["gbuf"] = _memory(
         spec.gbuf_bytes * 8, pj["gbuf"], b, all_ops,
-        [("rw_port_1", "read_write", noc, ["I1, tl", "I2, tl", "O, tl", "O, fl"]),
-         ("rw_port_2", "read_write", noc, ["I1, fh", "I2, fh", "O, fh", "O, th"])], ["D1", "D2"])
+        [("r_port_1", "read", noc, ["I1, tl", "I2, tl", "O, tl"]),
+         ("w_port_1", "write", noc, ["O, fl"]),
+         ("rw_port_1", "read_write", noc, ["I1, fh", "I2, fh", "O, fh", "O, th"])], ["D1", "D2"])
     mems["dram"] = _memory(
         10**12, pj["dram"], b, all_ops,
         [("rw_port_1", "read_write", dram, [f"{op}, {d}" for op in all_ops for d in ("fh", "tl")]
