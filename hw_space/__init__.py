@@ -44,3 +44,9 @@ from hw_space.rowstationary import rs_compute_cycles, rs_mapping, rs_utilization
 
 __all__ += ["ENERGY_PARTS", "LEVELS", "CostModel", "EnergyTable", "rs_compute_cycles", "rs_mapping",
             "rs_utilization"]
+
+# issue 19: the per-layer buffer mapper and fixed-budget (NAAS-style) design spaces
+from hw_space.budget import BUDGETS, FixedBudgetSpace, ResourceBudget, budget_by_name  # noqa: E402
+from hw_space.mapper import BufferMapper  # noqa: E402
+
+__all__ += ["BUDGETS", "BufferMapper", "FixedBudgetSpace", "ResourceBudget", "budget_by_name"]

@@ -65,6 +65,7 @@ import numpy as np
 
 from hw_space import physical
 from hw_space.energy import EnergyTable
+from hw_space.mapper import BufferMapper
 from hw_space.rowstationary import rs_mapping
 from hw_space.spec import AcceleratorSpec
 from hw_space.systolic import LayersLike, compute_cycles, gemm_dims, layer_arrays
@@ -96,11 +97,16 @@ class CostModel:
     Args:
         spec: the accelerator.
         energy: the energy/area table (default :class:`EnergyTable`'s documented values).
+        mapper: (issue 19) a :class:`hw_space.mapper.BufferMapper` to search each layer's loop
+            order and tiling of the buffer level; its DRAM words replace the fixed schedules' when
+            fewer (never more). None (default): the fixed schedules only.
     """
 
-    def __init__(self, spec: AcceleratorSpec, energy: EnergyTable | None = None) -> None:
+    def __init__(self, spec: AcceleratorSpec, energy: EnergyTable | None = None,
+                 mapper: BufferMapper | None = None) -> None:
         self.spec = spec
         self.energy = energy if energy is not None else EnergyTable()
+        self.mapper = mapper
 
     # ------------------------------------------------------------------ area
     def area_mm2(self) -> dict[str, float]:
@@ -198,7 +204,10 @@ class CostModel:
                           w_g + n_w * i_g + o_g * (2 * nc_w - 1),
                           i_g + n_i * w_g + o_g * (2 * nc_i - 1)])
         fits = (w_g + i_g + o_g) <= cap
-        dram = g * np.where(fits, w_g + i_g + o_g, cands.min(axis=0))
+        dram_g = np.where(fits, w_g + i_g + o_g, cands.min(axis=0))
+        if self.mapper is not None:  # issue 19: per-layer loop order + tiling search (hw_space.mapper)
+            dram_g = np.minimum(dram_g, self.mapper.dram_words(a, nb, cap))
+        dram = g * dram_g
 
         # ---- memory-bound steps: stream inputs in and the output out, on a cols-lane vector unit
         if mem.any():

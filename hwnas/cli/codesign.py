@@ -8,6 +8,11 @@ network gets the accelerator that minimises ``--size-for`` (EDP by default) with
 found by :func:`hwnas.codesign.sizing.size_accelerator` through the cost model alone (a design costs
 well under a millisecond; an accuracy evaluation is what costs), as NAAS nests its searches.
 
+Fixed budget (issue 19, after NAAS): ``--fixed-budget eyeriss|edge-tpu`` replaces the accelerator
+space by a :class:`~hw_space.budget.FixedBudgetSpace`: the PEs, on-chip storage and NoC bandwidth of
+a baseline chip, organised by the search (array shape, RF/global-buffer split, dataflow), each layer
+mapped by :class:`~hw_space.mapper.BufferMapper` (``--mapper search``, the default there).
+
 Scoring: hard budgets reject a pair before its accuracy is evaluated (area first, from the design
 alone). NSGA-II optimises the ``--objective`` metrics (accuracy max, the rest min); the scalar
 strategies (random, evolution, rl) maximise accuracy (``--constraint hard``) or a weighted sum
@@ -142,10 +147,21 @@ def cmd_codesign(args: argparse.Namespace) -> int:
         budget = HardwareBudget(parse_hw_budget("--area-budget-mm2", args.area_budget_mm2),
                                 parse_hw_budget("--power-budget-mw", args.power_budget_mw),
                                 parse_hw_budget("--latency-budget-ms", args.latency_budget_ms))  # fmt: skip
+        if args.fixed_budget and args.hw_space:
+            raise ValueError("--fixed-budget and --hw-space both define the accelerator space; give one")
         hw = load_design_space(args.hw_space) if args.hw_space else None
+        if args.fixed_budget:  # issue 19: a baseline chip's resources, organised by the search (NAAS)
+            from hw_space.budget import FixedBudgetSpace, budget_by_name
+
+            hw = FixedBudgetSpace(budget_by_name(args.fixed_budget))
         net = get_space(args.space)
     except ValueError as exc:
         raise CLIError(str(exc).splitlines()[0]) from None
+    mapper_name = args.mapper or ("search" if args.fixed_budget else "fixed")
+    from hw_space.mapper import BufferMapper
+
+    mapper = BufferMapper() if mapper_name == "search" else None
+    hw_name = f"budget:{args.fixed_budget}" if args.fixed_budget else (args.hw_space or "default")
     objectives = parse_objectives(args.objective)
     weights = parse_weights(args.weights) if args.weights else {}
     if args.constraint == "soft" and not weights:
@@ -155,7 +171,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     space = JointSpace(net, hw)
     nested = args.mode == "nested"
     evaluator = make_evaluator(args, net)
-    cost = HardwareCost(net)
+    cost = HardwareCost(net, mapper=mapper)
     out = Path(args.out)
     accuracy: dict[str, dict[str, Any]] = {}  # per network spec: evaluated once per study
 
@@ -165,7 +181,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
             from hwnas.codesign.sizing import size_accelerator
 
             sized = size_accelerator(cost.layers(arch), space.hw, budget, objective=args.size_for, batch=cost.batch,
-                                     max_evals=args.sizing_evals, seed=args.seed)  # fmt: skip
+                                     max_evals=args.sizing_evals, seed=args.seed, mapper=mapper)  # fmt: skip
             metrics = {"hw": sized.spec.to_dict(), "hw_key": hw_key(sized.spec), **sized.metrics,
                        "sizing_evaluations": sized.evaluations}  # fmt: skip
             why = None if sized.feasible else "; ".join(sized.violations) + " (the closest design the sizing found)"
@@ -206,10 +222,11 @@ def cmd_codesign(args: argparse.Namespace) -> int:
 
     executor = make_executor(args, net, evaluator)
     t0 = time.perf_counter()
-    settings = {"mode": args.mode, "space": space.name, "hw_space": args.hw_space or "default", "evaluator": args.evaluator,
+    settings = {"mode": args.mode, "space": space.name, "hw_space": hw_name, "evaluator": args.evaluator,
                 "dataset": dataset_of(args), "objectives": [list(o) for o in objectives], "budgets": budget.as_dict(),
                 "constraint": args.constraint, "weights": weights, "seed": args.seed,
-                **({"size_for": args.size_for, "sizing_evals": args.sizing_evals} if nested else {})}  # fmt: skip
+                **({"size_for": args.size_for, "sizing_evals": args.sizing_evals} if nested else {}),
+                **({"mapper": mapper_name} if mapper_name != "fixed" else {})}  # fmt: skip
     with Study(out / "study.db", _strategy(args, net if nested else space, objectives), settings) as study:
         trials = study.trials()
         for t in trials:  # a resumed study does not re-evaluate accuracies it already has
@@ -224,7 +241,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "space": space.name, "mode": args.mode, "strategy": args.strategy, "evaluator": args.evaluator, "constraint": args.constraint,
         "objectives": [list(o) for o in objectives], "weights": weights, "budgets": budget.as_dict(), "seed": args.seed,
-        "hw_space": args.hw_space or "default", "units": {"latency_ms": "ms", "energy_uj": "uJ", "energy_mj": "mJ",
+        "hw_space": hw_name, "mapper": mapper_name, "units": {"latency_ms": "ms", "energy_uj": "uJ", "energy_mj": "mJ",
                                                           "area_mm2": "mm2", "power_mw": "mW", "edp_uj_ms": "uJ*ms"},
         "best": None if best is None else split_metrics(
             space, f"{best.arch}@{best.metrics['hw_key']}" if nested else best.arch, best.score, best.metrics),
@@ -269,6 +286,13 @@ def add_parser(sub: Any, default_db: str) -> None:
     q.add_argument("--hw-space", metavar="JSON", help="accelerator design space: a JSON/YAML mapping of field -> list of "
                    "choices (pe_shapes [[r, c], ...], rf_bytes, gbuf_bytes, dataflows, dram_bw, noc_bw, clock_mhz, "
                    "precision_bits); fields left out keep DesignSpace's defaults (default: all defaults)")  # fmt: skip
+    q.add_argument("--fixed-budget", choices=("eyeriss", "edge-tpu"), default=None,
+                   help="search how to organise a baseline chip's resources (NAAS): PEs, on-chip storage and NoC "
+                   "bandwidth capped at Eyeriss's or an Edge-TPU-like chip's; the search picks array shape, RF/global "
+                   "buffer split and dataflow (hw_space.budget); implies --mapper search")  # fmt: skip
+    q.add_argument("--mapper", choices=("fixed", "search"), default=None,
+                   help="buffer-level loop order and tiling per layer: fixed (the cost model's four schedules) or "
+                   "search (hw_space.mapper; never more DRAM traffic). Default: search with --fixed-budget, else fixed")
     q.add_argument("--evaluator", choices=("tabular", "proxy", "train", "zero-cost"), default="tabular",
                    help="accuracy source (tabular: NB201's published accuracies); evaluated once per network")
     q.add_argument("--dataset", default=None, help="as for hwnas search")

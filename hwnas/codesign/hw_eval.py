@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from hw_space import CostModel, Layer, layers_from_onnx
+from hw_space.mapper import BufferMapper
 from hw_space.spec import AcceleratorSpec
 from hwnas.space.base import Arch, SearchSpace
 
@@ -52,13 +53,16 @@ class HardwareCost:
     Args:
         space: the network search space the architectures belong to.
         batch: batch size the cost model runs at (1: per-image latency and energy).
+        mapper: a :class:`hw_space.mapper.BufferMapper` to search each layer's buffer-level loop
+            order and tiling (shared by every design costed); None: the cost model's fixed tiling.
     """
 
-    def __init__(self, space: SearchSpace, batch: int = 1) -> None:
+    def __init__(self, space: SearchSpace, batch: int = 1, mapper: BufferMapper | None = None) -> None:
         if int(batch) < 1:
             raise ValueError(f"batch must be a positive integer, got {batch}")
         self.space = space
         self.batch = int(batch)
+        self.mapper = mapper
         self._layers: dict[str, list[Layer]] = {}
         self._lock = threading.Lock()
 
@@ -95,7 +99,7 @@ class HardwareCost:
     def metrics(self, arch: Arch, spec: AcceleratorSpec) -> dict[str, Any]:
         """Latency, energy, area, power and EDP of ``arch`` on ``spec`` (units: module docstring);
         identical layers are costed once (:func:`unique_layers`)."""
-        return network_metrics(spec, *unique_layers(self.layers(arch)), batch=self.batch)
+        return network_metrics(spec, *unique_layers(self.layers(arch)), batch=self.batch, mapper=self.mapper)
 
 
 def unique_layers(layers: Sequence[Layer]) -> tuple[list[Layer], np.ndarray]:
@@ -115,9 +119,10 @@ def unique_layers(layers: Sequence[Layer]) -> tuple[list[Layer], np.ndarray]:
 
 
 def network_metrics(spec: AcceleratorSpec, layers: Sequence[Layer], counts: np.ndarray,
-                    batch: int = 1) -> dict[str, float]:
-    """The metrics of :meth:`HardwareCost.metrics` (units: module docstring) of ``counts[i]`` copies of ``layers[i]`` run one after another on ``spec``."""
-    model = CostModel(spec)
+                    batch: int = 1, mapper: BufferMapper | None = None) -> dict[str, float]:
+    """The metrics of :meth:`HardwareCost.metrics` (units: module docstring) of ``counts[i]`` copies of ``layers[i]``
+    run one after another on ``spec`` (``mapper``: see :class:`HardwareCost`)."""
+    model = CostModel(spec, mapper=mapper)
     d = model.layers(layers, batch)
     lat = float(np.dot(counts, d["latency_ms"]))
     energy = float(np.dot(counts, d["energy_uj"]))

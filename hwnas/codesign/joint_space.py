@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw_space.budget import FixedBudgetSpace
 from hw_space.spec import AcceleratorSpec, DesignSpace
 from hwnas.space.base import Arch, SearchSpace, check_vector
 
@@ -76,10 +77,11 @@ class JointSpace(SearchSpace):
 
     Args:
         net: the network search space (``nb201``, ``macro``...).
-        hw: the accelerator design space (default :class:`DesignSpace`'s ranges).
+        hw: the accelerator design space (default :class:`DesignSpace`'s ranges), or a
+            :class:`~hw_space.budget.FixedBudgetSpace` (designs within a baseline chip's resources).
     """
 
-    def __init__(self, net: SearchSpace, hw: DesignSpace | None = None) -> None:
+    def __init__(self, net: SearchSpace, hw: DesignSpace | FixedBudgetSpace | None = None) -> None:
         self.net = net
         self.hw = hw if hw is not None else DesignSpace()
         self.name = f"joint-{net.name}"

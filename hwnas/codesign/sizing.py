@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw_space import Layer
+from hw_space.budget import FixedBudgetSpace
+from hw_space.mapper import BufferMapper
 from hw_space.spec import AcceleratorSpec, DesignSpace
 from hwnas.codesign.hw_eval import HW_METRICS, HardwareBudget, network_metrics, unique_layers
 
@@ -52,10 +54,12 @@ class SizingResult:
     evaluations: int
 
 
-def size_accelerator(layers: Sequence[Layer], hw: DesignSpace, budget: HardwareBudget | None = None,
+def size_accelerator(layers: Sequence[Layer], hw: DesignSpace | FixedBudgetSpace, budget: HardwareBudget | None = None,
                      objective: str = "edp_uj_ms", batch: int = 1, starts: int = 3, max_evals: int = 600,
-                     seed: int = 0) -> SizingResult:
-    """The design of ``hw`` minimising ``objective`` for ``layers`` within ``budget``.
+                     seed: int = 0, mapper: BufferMapper | None = None) -> SizingResult:
+    """The design of ``hw`` minimising ``objective`` for ``layers`` within ``budget``; ``mapper``
+    (a :class:`hw_space.mapper.BufferMapper`, shared across calls to share its cache) searches each
+    layer's buffer-level loop order and tiling, None keeps the cost model's fixed tiling.
 
     Deterministic for a given ``seed``. A design whose global buffer cannot hold a tile of some
     layer is skipped (never returned). Raises ``ValueError`` (one line) for an unknown objective,
@@ -79,7 +83,7 @@ def size_accelerator(layers: Sequence[Layer], hw: DesignSpace, budget: HardwareB
                 return (math.inf, math.inf)
             spec = hw.decode(vec)
             try:
-                m = network_metrics(spec, uniq, counts, batch)
+                m = network_metrics(spec, uniq, counts, batch, mapper=mapper)
             except ValueError:  # the buffer cannot hold a tile of some layer
                 cache[vec] = ((math.inf, math.inf), None, ())
                 return cache[vec][0]
