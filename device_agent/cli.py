@@ -40,7 +40,7 @@ raw_samples_ms). A model stops after --min-rounds once the half-width of its int
 --target-ci of its median, when the batch has used --time-cap-s per model, or at --max-rounds. The
 stored interval (repeat-pi95) is a 95% interval for the median that a repeat run would report,
 from the spread between rounds; each row also stores the run's reference and ref_ratio (its median
-over rounds of sample / reference sample), which divides drift between runs out of rankings.
+over the reference's median in the batch), which divides drift between runs out of rankings.
 Batches are stored whole.
 
 Protocol --protocol sequential (before hwnas 0.2): one model after another, --repeats visits

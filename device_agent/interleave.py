@@ -32,7 +32,7 @@ from device_agent.guard import Worker, WorkerDied, WorkerTimeout
 from device_agent.models import ModelFile
 from device_agent.protocol import MeasureConfig, MeasureResult
 from device_agent.runner import make_record
-from device_agent.stats import half_change, median_rel_halfwidths, repeat_interval, stats_of_rounds
+from device_agent.stats import half_change, median_rel_halfwidths, ratio_interval, repeat_interval, stats_of_rounds
 
 #: How a model's rounds ended (``environment["stop"]``).
 STOP_CONVERGED, STOP_TIME_CAP, STOP_MAX_ROUNDS = "converged", "time_cap", "max_rounds"
@@ -279,11 +279,10 @@ class InterleavedRunner:
                     self._visit(e, round_no, everyone)
             elapsed = time.monotonic() - t_rounds
             _set_levels(everyone)
-            ref_by_round = _by_round(ref)
             for e in entries:
                 if not e.active:
                     continue
-                stop = self._stop_reason(e, _aligned(e, ref_by_round), round_no, elapsed, cap_s)
+                stop = self._stop_reason(e, round_no, elapsed, cap_s)
                 if stop is not None:
                     self._finish(e, stop, everyone)
             progress(round_no)
@@ -298,24 +297,22 @@ class InterleavedRunner:
             ref_record = (ref.model, self._record(ref, index, round_no, base_env, None, role="reference"))
         ref_ok = ref_record[1] if ref_record is not None and ref_record[1].status is Status.OK else None
         ref_by_round = _by_round(ref) if ref_ok is not None else {}
-        records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, ref_by_round), ref_summary=ref_ok))
-                   for e in entries]
+        ref_all = ref.corrected if ref is not None and ref_ok is not None else []
+        records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, ref_by_round), ref_summary=ref_ok,
+                                          ref_all=ref_all)) for e in entries]
         if ref_ok is not None and ref_ok.median_ms:
             self.history = (*self.history, float(ref_ok.median_ms))
         return BatchResult(index, records, ref_record)
 
-    def _stop_reason(self, e: _Entry, ref: list[float] | None, round_no: int, elapsed_s: float,
-                     cap_s: float) -> str | None:
+    def _stop_reason(self, e: _Entry, round_no: int, elapsed_s: float, cap_s: float) -> str | None:
         """Why ``e`` stops after this round, or None: converged when the 95% CI of the median of its
-        ratios to the reference (of its samples, without a reference), both drift-corrected, is
-        within ``target_rel_ci``."""
+        drift-corrected samples is within ``target_rel_ci``."""
         cfg = self.config
         if round_no >= cfg.max_rounds:
             return STOP_MAX_ROUNDS
         if len(e.samples) < cfg.min_rounds:
             return None
-        values = [x / r for x, r in zip(e.corrected, ref)] if ref is not None else e.corrected
-        spread = median_rel_halfwidths(values)
+        spread = median_rel_halfwidths(e.corrected)
         if spread is not None and max(spread) <= cfg.target_rel_ci:
             return STOP_CONVERGED
         if elapsed_s >= cap_s:
@@ -323,9 +320,10 @@ class InterleavedRunner:
         return None
 
     def _record(self, e: _Entry, batch: int, rounds: int, base_env: dict[str, Any], ref: list[float] | None,
-                *, role: str = "model", ref_summary: MeasurementRecord | None = None) -> MeasurementRecord:
+                *, role: str = "model", ref_summary: MeasurementRecord | None = None,
+                ref_all: Sequence[float] = ()) -> MeasurementRecord:
         """The record of ``e``; ``ref`` is the reference's drift-corrected samples of ``e``'s rounds (or
-        None). The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
+        None), ``ref_all`` all of the reference's. The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
         ``visit_level`` in its environment keep what was timed and the level divided out)."""
         env = dict(base_env)
         env.update(e.env)
@@ -351,10 +349,12 @@ class InterleavedRunner:
         elif ref_summary is not None and ref is not None:
             env["reference"] = {"model_sha256": ref_summary.model_sha256, "median_ms": ref_summary.median_ms,
                                 "uid": ref_summary.uid}
-            env["ref_ratio"] = round(float(np.median(np.asarray(y) / np.asarray(ref))), 6)
+            ratio = ratio_interval(y, ref_all) if ref_all else None
+            env["ref_ratio"] = round(ratio[0] if ratio else float(np.median(y) / np.median(ref)), 6)
             parts = repeat_interval(y, ref, self.history)
+            if ratio is not None:
+                env["ref_ratio_interval"] = [round(ratio[1], 6), round(ratio[2], 6)]
             if parts is not None:
-                env["ref_ratio_interval"] = [round(v, 6) for v in parts.ratio_bounds(env["ref_ratio"])]
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
                 env["history_runs"] = min(len(self.history), 5)  # earlier runs' and batches' levels used

@@ -247,6 +247,34 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
     return RepeatInterval(low, high, below, above, trend, level, drift, hist)
 
 
+def ratio_interval(samples: Sequence[float], reference: Sequence[float]) -> tuple[float, float, float] | None:
+    """``median(samples) / median(reference)`` and a 95% interval for it in a repeat run.
+
+    For drift-corrected samples of one batch (:mod:`device_agent.drift`): the drift is already
+    divided out, so the two medians are taken over all their rounds rather than round by round
+    (the reference's noise then enters once, through its median, not once per round). The
+    interval's parts, in quadrature in log space: the 95% CIs of both medians, each x sqrt(2) as a
+    repeat run has errors of its own, and the trend of the samples over the batch.
+
+    Returns:
+        ``(ratio, low, high)``, or None when either series has 5 samples or fewer.
+
+    Example:
+        >>> r, lo, hi = ratio_interval([2.0, 2.1, 1.9, 2.0, 2.05, 1.95, 2.0, 2.02], [1.0] * 8)
+        >>> round(r, 3), round(lo, 3), round(hi, 3)
+        (2.0, 1.863, 2.147)
+    """
+    x, ref = _checked(samples), _checked(reference)
+    mine, theirs = median_rel_halfwidths(x), median_rel_halfwidths(ref)
+    if mine is None or theirs is None:
+        return None
+    ratio = float(np.median(x)) / float(np.median(ref))
+    shared = half_drift(x) ** 2 + 2.0 * max(theirs) ** 2
+    low = ratio * math.exp(-math.sqrt(2.0 * mine[0] ** 2 + shared))
+    high = ratio * math.exp(math.sqrt(2.0 * mine[1] ** 2 + shared))
+    return ratio, low, high
+
+
 def summarize_rounds(samples_in_round_order: Sequence[float], reference: Sequence[float] | None = None,
                      history: Sequence[float] = ()) -> Stats:
     """Summarises the per-round samples of the ``interleaved`` protocol.
