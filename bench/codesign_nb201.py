@@ -163,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizing-evals", type=int, default=300, help="designs costed per network when sizing (default 300)")
     p.add_argument("--fixed-budget", choices=("eyeriss", "edge-tpu"), default=None,
                    help="NAAS-style fixed budget: the baseline chip's resources, mapper search (no area budget)")
+    p.add_argument("--physical", action="store_true", help="with --fixed-budget eyeriss: search supply voltage "
+                   "and LPDDR4 channels too (hw_space.budget.physical_space)")
     p.add_argument("--explain-seed", type=int, default=None, help="seed whose networks are explained layer by layer "
                    "(default: the first; fixed-budget mode)")
     args = p.parse_args(argv)
@@ -174,11 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     net, hw, mapper, reference = NB201Space(), DesignSpace(), None, REFERENCE
     if args.fixed_budget:
-        from hw_space.budget import FixedBudgetSpace, budget_by_name
+        from hw_space.budget import FixedBudgetSpace, budget_by_name, physical_space
         from hw_space.mapper import BufferMapper
 
         fixed = budget_by_name(args.fixed_budget)
-        hw, mapper, reference = FixedBudgetSpace(fixed), BufferMapper(), fixed.baseline
+        hw = physical_space(fixed) if args.physical else FixedBudgetSpace(fixed)
+        mapper, reference = BufferMapper(), fixed.baseline
     joint, tab, cost = JointSpace(net, hw), NB201Tabular(), HardwareCost(net)
     table = NB201Layers(net, cost)
     budget = HardwareBudget(area_mm2=None if args.fixed_budget else args.area_budget_mm2, power_mw=args.power_budget_mw)

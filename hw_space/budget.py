@@ -17,10 +17,12 @@ unchanged. Every design of the space stays within the caps:
   so the whole budget is spent);
 * **dataflow** (WS / OS / IS / RS); the per-layer loop order and tiling of the buffer level are
   the mapper's (:class:`hw_space.mapper.BufferMapper`), not part of the vector;
-* **clock** and **DRAM bandwidth** from fixed lists (by default the baseline's own value only: in
-  today's cost model neither costs anything, so a wider list is always searched to its largest
-  value; the physical-cost work of issue 19 prices them, and adds voltage and DRAM channels as
-  further positions of the vector);
+* **clock** and **DRAM bandwidth** from fixed lists (by default the baseline's own value only: a
+  clock or a bandwidth that costs nothing is always searched to its largest value); or, priced
+  (``voltages`` and ``dram_channels``, :func:`physical_space`), the **supply voltage** -- the
+  clock is then the fastest that voltage allows (:data:`hw_space.physical.EYERISS_VF`) and dynamic
+  energy scales with V^2 -- and whole **DRAM channels** of one technology (bandwidth, energy per
+  bit, PHY area and standby power per channel: :data:`hw_space.physical.DRAM_TECHS`);
 * NoC bandwidth and precision stay at the baseline's.
 
 The baseline chip itself is a design of its space (``budget.baseline``).
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw_space.physical import EYERISS_VF, dram_tech
 from hw_space.spec import DATAFLOWS, AcceleratorSpec
 
 
@@ -145,6 +148,11 @@ class FixedBudgetSpace:
         dataflows, clock_mhz, dram_bw: choices (defaults: all four dataflows; the baseline's
             clock and DRAM bandwidth only).
         min_gbuf_bytes: smallest global buffer any design may be left with (default 8 KiB).
+        voltages: supply voltages; when given they replace the clock position (each design runs
+            at the fastest clock its voltage allows, and pays V^2 on dynamic energy), and
+            ``clock_mhz`` must be left empty.
+        dram_channels, dram_tech: numbers of whole channels of ``dram_tech``; when given they
+            replace the DRAM-bandwidth position, and ``dram_bw`` must be left empty.
     """
 
     budget: ResourceBudget
@@ -154,14 +162,29 @@ class FixedBudgetSpace:
     clock_mhz: tuple[float, ...] = ()
     dram_bw: tuple[float, ...] = ()
     min_gbuf_bytes: int = 8 * 1024
+    voltages: tuple[float, ...] = ()
+    dram_channels: tuple[int, ...] = ()
+    dram_tech: str = "lpddr4"
 
     def __post_init__(self) -> None:
         b = self.budget.baseline
         shapes = self.pe_shapes or budget_pe_shapes(self.budget.pes, extra=[(b.rows, b.cols)])
         rf = self.rf_bytes or tuple(sorted({16, 32, 64, 128, 256, 512, b.rf_bytes}))
+        if self.voltages and self.clock_mhz:
+            raise ValueError("fixed-budget space: give voltages or clock_mhz, not both (a voltage sets the clock)")
+        if self.dram_channels and self.dram_bw:
+            raise ValueError("fixed-budget space: give dram_channels or dram_bw, not both (channels set the bandwidth)")
         fields = {"pe_shapes": tuple(tuple(int(v) for v in s) for s in shapes), "rf_bytes": tuple(int(v) for v in rf),
                   "dataflows": tuple(self.dataflows), "clock_mhz": tuple(float(v) for v in self.clock_mhz or (b.clock_mhz,)),
                   "dram_bw": tuple(float(v) for v in self.dram_bw or (b.dram_bw,))}
+        if self.voltages:
+            fields["voltages"] = tuple(EYERISS_VF.check_voltage(v) for v in self.voltages)
+        if self.dram_channels:
+            dram_tech(self.dram_tech)  # a one-line error naming the choices
+            bad = [c for c in self.dram_channels if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1]
+            if bad:
+                raise ValueError(f"fixed-budget space: dram_channels must be positive integers, got {bad[0]!r}")
+            fields["dram_channels"] = tuple(int(c) for c in self.dram_channels)
         for name, choices in fields.items():
             if not choices:
                 raise ValueError(f"fixed-budget space {name} must be a non-empty list of choices")
@@ -185,9 +208,15 @@ class FixedBudgetSpace:
             raise ValueError(f"fixed-budget space: {exc}") from None
 
     @property
+    def positions(self) -> tuple[str, ...]:
+        """What each position of the integer vector chooses (the field holding its choices)."""
+        return ("pe_shapes", "rf_bytes", "dataflows", "voltages" if self.voltages else "clock_mhz",
+                "dram_channels" if self.dram_channels else "dram_bw")
+
+    @property
     def cardinalities(self) -> tuple[int, ...]:
         """Number of choices of each position of the integer vector."""
-        return tuple(len(getattr(self, name)) for name in _POSITIONS)
+        return tuple(len(getattr(self, name)) for name in self.positions)
 
     @property
     def size(self) -> int:
@@ -206,12 +235,22 @@ class FixedBudgetSpace:
             raise ValueError(f"fixed-budget space: vector must have {len(cards)} entries, got {len(vec)}")
         for i, (v, c) in enumerate(zip(vec, cards)):
             if not 0 <= v < c:
-                raise ValueError(f"fixed-budget space: vector entry {i} ({_POSITIONS[i]}) is {v}, must be in [0, {c})")
+                raise ValueError(f"fixed-budget space: vector entry {i} ({self.positions[i]}) is {v}, must be in [0, {c})")
         (rows, cols), rf = self.pe_shapes[vec[0]], self.rf_bytes[vec[1]]
         b = self.budget.baseline
+        physical: dict[str, object] = {}
+        if self.voltages:
+            v = self.voltages[vec[3]]
+            physical.update(voltage=v, clock_mhz=EYERISS_VF.f_max_mhz(v))
+        else:
+            physical["clock_mhz"] = self.clock_mhz[vec[3]]
+        if self.dram_channels:
+            physical.update(dram_bw=b.dram_bw, dram_tech=self.dram_tech, dram_channels=self.dram_channels[vec[4]])
+        else:
+            physical["dram_bw"] = self.dram_bw[vec[4]]
         return AcceleratorSpec(rows=rows, cols=cols, rf_bytes=rf, gbuf_bytes=self.gbuf_bytes(rows, cols, rf),
-                               dataflow=self.dataflows[vec[2]], dram_bw=self.dram_bw[vec[4]], noc_bw=b.noc_bw,
-                               clock_mhz=self.clock_mhz[vec[3]], precision_bits=b.precision_bits)
+                               dataflow=self.dataflows[vec[2]], noc_bw=b.noc_bw, precision_bits=b.precision_bits,
+                               **physical)  # type: ignore[arg-type]
 
     def encode(self, spec: AcceleratorSpec) -> np.ndarray:
         """Integer vector (int64) of ``spec``; ``ValueError`` naming the field if it is not a design
@@ -222,9 +261,20 @@ class FixedBudgetSpace:
             if getattr(spec, field) != want:
                 raise ValueError(f"{field} = {getattr(spec, field)!r} is not the {self.budget.name} budget's "
                                  f"({want!r} for this array and RF)")
+        if self.voltages and spec.voltage is not None and spec.clock_mhz != EYERISS_VF.f_max_mhz(spec.voltage):
+            raise ValueError(f"clock_mhz = {spec.clock_mhz!r} is not the fastest clock at {spec.voltage} V, "
+                             f"which every design of this space runs at")
+        values = ((spec.rows, spec.cols), spec.rf_bytes, spec.dataflow,
+                  spec.voltage if self.voltages else spec.clock_mhz,
+                  spec.dram_channels if self.dram_channels else spec.dram_bw)
+        if self.dram_channels and spec.dram_tech != self.dram_tech:
+            raise ValueError(f"dram_tech = {spec.dram_tech!r} is not this space's ({self.dram_tech!r})")
+        if not self.dram_channels and spec.dram_tech is not None:
+            raise ValueError("dram_tech is set, but this fixed-budget space has no DRAM channels position")
+        if not self.voltages and spec.voltage is not None:
+            raise ValueError("voltage is set, but this fixed-budget space has no voltage position")
         vec = []
-        for name, value in zip(_POSITIONS, ((spec.rows, spec.cols), spec.rf_bytes, spec.dataflow, spec.clock_mhz,
-                                            spec.dram_bw)):
+        for name, value in zip(self.positions, values):
             choices = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"{name} = {value!r} is not in the {self.budget.name} fixed-budget space "
@@ -256,7 +306,30 @@ class FixedBudgetSpace:
         return self.decode(vec)
 
 
-_POSITIONS = ("pe_shapes", "rf_bytes", "dataflows", "clock_mhz", "dram_bw")
+#: Supplies searched with ``physical_space`` (V): Eyeriss's published range, JSSC 2017 Table IV
+#: (0.82-1.17 V), its ends and three points between.
+EYERISS_VOLTAGES: tuple[float, ...] = (0.82, 0.9, 1.0, 1.1, 1.17)
+#: Whole LPDDR4 x16 channels searched with ``physical_space``.
+DRAM_CHANNEL_CHOICES: tuple[int, ...] = (1, 2, 4)
 
-__all__ = ["BUDGETS", "EDGE_TPU_BUDGET", "EYERISS_BUDGET", "FixedBudgetSpace", "ResourceBudget", "budget_by_name",
-           "budget_pe_shapes"]
+
+def physical_space(budget: ResourceBudget, **kwargs: object) -> FixedBudgetSpace:
+    """The fixed-budget space of ``budget`` with clock and DRAM priced: supply voltage from
+    :data:`EYERISS_VOLTAGES` (clock = the fastest it allows) and 1, 2 or 4 LPDDR4 channels.
+
+    Raises:
+        ValueError: the baseline's clock is outside the Eyeriss V-f curve, the only one sourced
+            (so the edge-TPU-like budget's 500 MHz is refused), in one line.
+    """
+    lo, hi = EYERISS_VF.f_max_mhz(EYERISS_VF.v_range[0]), EYERISS_VF.f_max_mhz(EYERISS_VF.v_range[1])
+    if not lo <= budget.baseline.clock_mhz <= hi * (1 + 1e-9):
+        raise ValueError(f"the {budget.name} budget's clock ({budget.baseline.clock_mhz:g} MHz) is outside the "
+                         f"{EYERISS_VF.name} V-f curve ({lo:.0f}-{hi:.0f} MHz), the only one sourced: "
+                         "search it without voltage and DRAM channels")
+    kwargs.setdefault("voltages", EYERISS_VOLTAGES)
+    kwargs.setdefault("dram_channels", DRAM_CHANNEL_CHOICES)
+    return FixedBudgetSpace(budget, **kwargs)  # type: ignore[arg-type]
+
+
+__all__ = ["BUDGETS", "DRAM_CHANNEL_CHOICES", "EDGE_TPU_BUDGET", "EYERISS_BUDGET", "EYERISS_VOLTAGES", "FixedBudgetSpace",
+           "ResourceBudget", "budget_by_name", "budget_pe_shapes", "physical_space"]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from hw_space import AcceleratorSpec, CostModel, resnet18
-from hw_space.budget import (BUDGETS, EDGE_TPU_BUDGET, EYERISS_BUDGET, FixedBudgetSpace, budget_by_name,
-                             budget_pe_shapes)
+from hw_space.budget import (BUDGETS, EDGE_TPU_BUDGET, EYERISS_BUDGET, EYERISS_VOLTAGES, FixedBudgetSpace,
+                             budget_by_name, budget_pe_shapes, physical_space)
+from hw_space.physical import EYERISS_VF
 from hwnas.codesign import JointSpace
 from hwnas.errors import CLIError
 from hwnas.space import NB201Space
@@ -82,6 +83,38 @@ def test_budget_space_refuses() -> None:
         one.mutate(EYERISS_BUDGET.baseline, np.random.default_rng(0))
 
 
+def test_physical_space_prices_voltage_and_dram_channels() -> None:
+    space = physical_space(EYERISS_BUDGET)
+    assert space.positions[3:] == ("voltages", "dram_channels") and space.cardinalities[3:] == (5, 3)
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(200):
+        spec = space.sample(rng)
+        assert spec.voltage in EYERISS_VOLTAGES and spec.clock_mhz == EYERISS_VF.f_max_mhz(spec.voltage)
+        assert spec.dram_tech == "lpddr4" and spec.dram_channels in (1, 2, 4)
+        assert space.decode(space.encode(spec)) == spec and spec.num_pes <= 168
+        seen.add((spec.voltage, spec.dram_channels))
+    assert len(seen) == 15
+    lo, hi = (space.decode([0, 0, 0, i, 0]) for i in (0, 4))
+    assert (lo.clock_mhz, hi.clock_mhz) == pytest.approx((100.0, 250.0), rel=1e-6)  # Eyeriss's published range
+    # the same design at a lower voltage: slower, and less MAC energy per operation (V^2)
+    layers = resnet18()[:4]
+    slow, fast = (CostModel(s).network(layers) for s in (lo, hi))
+    assert slow["latency_ms"] > fast["latency_ms"]
+    assert slow["energy_breakdown_uj"]["mac"] / fast["energy_breakdown_uj"]["mac"] == pytest.approx((0.82 / 1.17) ** 2)
+    one, four = (space.decode([0, 0, 0, 2, i]) for i in (0, 2))
+    assert CostModel(four).network(layers)["area_mm2"] > CostModel(one).network(layers)["area_mm2"]  # PHYs
+    assert not space.contains(EYERISS_BUDGET.baseline)  # no voltage, no channels: not a design of it
+    with pytest.raises(ValueError, match="outside the Eyeriss 65 nm V-f curve"):
+        physical_space(EDGE_TPU_BUDGET)
+    with pytest.raises(ValueError, match="give voltages or clock_mhz, not both"):
+        FixedBudgetSpace(EYERISS_BUDGET, voltages=(1.0,), clock_mhz=(200.0,))
+    with pytest.raises(ValueError, match="dram_channels must be positive integers"):
+        FixedBudgetSpace(EYERISS_BUDGET, dram_channels=(0,))
+    with pytest.raises(ValueError, match="voltage must be a number in"):
+        FixedBudgetSpace(EYERISS_BUDGET, voltages=(0.5,))
+
+
 def test_budget_designs_cost_and_joint_space() -> None:
     space = FixedBudgetSpace(EYERISS_BUDGET)
     rng = np.random.default_rng(3)
@@ -126,6 +159,8 @@ def test_codesign_fixed_budget_end_to_end(tmp_path, mode: str) -> None:
     assert space.contains(AcceleratorSpec.from_dict(result["best"]["hw"]))
     code, err = _run("--fixed-budget", "eyeriss", "--hw-space", "x.json", "--out", str(tmp_path / "bad"))
     assert code == 2 and "--fixed-budget" in err and "\n" not in err
+    code, err = _run("--physical", "--out", str(tmp_path / "bad2"))
+    assert code == 2 and "--fixed-budget eyeriss" in err and "\n" not in err
 
 
 def test_codesign_mapper_flag_changes_nothing_but_traffic(tmp_path) -> None:

@@ -150,10 +150,13 @@ def cmd_codesign(args: argparse.Namespace) -> int:
         if args.fixed_budget and args.hw_space:
             raise ValueError("--fixed-budget and --hw-space both define the accelerator space; give one")
         hw = load_design_space(args.hw_space) if args.hw_space else None
+        if args.physical and not args.fixed_budget:
+            raise ValueError("--physical prices clock and DRAM of a --fixed-budget space; give --fixed-budget eyeriss")
         if args.fixed_budget:  # issue 19: a baseline chip's resources, organised by the search (NAAS)
-            from hw_space.budget import FixedBudgetSpace, budget_by_name
+            from hw_space.budget import FixedBudgetSpace, budget_by_name, physical_space
 
-            hw = FixedBudgetSpace(budget_by_name(args.fixed_budget))
+            chip = budget_by_name(args.fixed_budget)
+            hw = physical_space(chip) if args.physical else FixedBudgetSpace(chip)
         net = get_space(args.space)
     except ValueError as exc:
         raise CLIError(str(exc).splitlines()[0]) from None
@@ -162,6 +165,7 @@ def cmd_codesign(args: argparse.Namespace) -> int:
 
     mapper = BufferMapper() if mapper_name == "search" else None
     hw_name = f"budget:{args.fixed_budget}" if args.fixed_budget else (args.hw_space or "default")
+    hw_name += "+physical" if args.physical else ""
     objectives = parse_objectives(args.objective)
     weights = parse_weights(args.weights) if args.weights else {}
     if args.constraint == "soft" and not weights:
@@ -290,6 +294,10 @@ def add_parser(sub: Any, default_db: str) -> None:
                    help="search how to organise a baseline chip's resources (NAAS): PEs, on-chip storage and NoC "
                    "bandwidth capped at Eyeriss's or an Edge-TPU-like chip's; the search picks array shape, RF/global "
                    "buffer split and dataflow (hw_space.budget); implies --mapper search")  # fmt: skip
+    q.add_argument("--physical", action="store_true",
+                   help="with --fixed-budget eyeriss: also search the supply voltage (0.82-1.17 V; the clock is the "
+                   "fastest it allows, dynamic energy ~ V^2) and 1, 2 or 4 LPDDR4 channels (energy per bit, PHY area "
+                   "and standby power), instead of the baseline's fixed clock and DRAM bandwidth")
     q.add_argument("--mapper", choices=("fixed", "search"), default=None,
                    help="buffer-level loop order and tiling per layer: fixed (the cost model's four schedules) or "
                    "search (hw_space.mapper; never more DRAM traffic). Default: search with --fixed-budget, else fixed")
