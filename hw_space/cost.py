@@ -36,6 +36,10 @@ words = inputs + output), no RF, no MACs (``macs`` 0); their ALU ops are charged
 
 Latency: ``total_cycles = max(compute, dram_bytes / dram_bw, noc_bytes / noc_bw)`` (perfect
 double buffering: the slowest stage bounds); ``latency_ms = total_cycles / clock``.
+SCALE-Sim memory system (issue 19, :mod:`hw_space.traffic`): per-layer SRAM/DRAM words per operand
+and ``stall_cycles`` as SCALE-Sim counts them, for ``ws``/``os``/``is``; when the spec sets
+``sram_kb`` and ``bandwidth_words`` (USER mode) the stalls add to the compute cycles inside the max
+above (``compute + stalls``); without them there are no stalls and nothing changes.
 Energy (µJ): ``Σ accesses × energy per access`` (DRAM: each word once at DRAM; global buffer:
 DRAM fills + NoC reads/writes; NoC level: NoC words + inter-PE hops; RF) ``+ MACs × MAC energy +
 leakage × area × time``, from :class:`hw_space.energy.EnergyTable`. Area: PEs + RF + global buffer.
@@ -61,6 +65,7 @@ from hw_space.energy import EnergyTable
 from hw_space.rowstationary import rs_mapping
 from hw_space.spec import AcceleratorSpec
 from hw_space.systolic import LayersLike, compute_cycles, gemm_dims, layer_arrays
+from hw_space.traffic import spec_traffic
 from hw_space.workload import MEMORY_KINDS
 
 RF_ACCESSES_PER_MAC = {"ws": 1, "is": 1, "os": 2, "rs": 4}
@@ -111,7 +116,11 @@ class CostModel:
         Keys: ``macs, compute_cycles, dram_cycles, noc_cycles, total_cycles, latency_ms,
         utilization`` (MACs / (total cycles * PEs)), ``dram_bytes, noc_bytes, gbuf_accesses,
         array_hops, rf_accesses`` (words), ``energy_<part>_uj`` for parts dram, gbuf, noc, rf, mac,
-        leak, and ``energy_uj`` (their sum), ``power_mw``.
+        leak, and ``energy_uj`` (their sum), ``power_mw``; and (issue 19,
+        :func:`hw_space.traffic.spec_traffic`) ``sram_ifmap_reads, sram_filter_reads,
+        sram_ofmap_writes, dram_ifmap_reads, dram_filter_reads, dram_ofmap_writes`` (words, as
+        SCALE-Sim counts them), ``stall_cycles`` and ``traffic_modelled`` (bool; ``False`` for ``rs``
+        and memory-bound steps, whose traffic entries are 0).
 
         Raises:
             ValueError: ``batch`` is not a positive integer, or ``gbuf_bytes`` cannot hold one
@@ -207,7 +216,9 @@ class CostModel:
         noc_bytes = noc * wb
         dram_cyc = np.ceil(dram_bytes / s.dram_bw).astype(np.int64)
         noc_cyc = np.ceil(noc_bytes / s.noc_bw).astype(np.int64)
-        total = np.maximum(np.maximum(comp, dram_cyc), noc_cyc)
+        # ---- issue 19: SCALE-Sim memory system (per-operand traffic; USER-mode stalls add to compute)
+        traffic = spec_traffic(s, a, nb, skip=mem)
+        total = np.maximum(np.maximum(comp + traffic["stall_cycles"], dram_cyc), noc_cyc)
         latency_ms = total / (s.clock_mhz * 1e3)
 
         # ---- energy (pJ -> uJ)
@@ -231,6 +242,7 @@ class CostModel:
             "dram_bytes": dram_bytes.astype(np.int64), "noc_bytes": noc_bytes.astype(np.int64),
             "gbuf_accesses": gbuf_acc.astype(np.int64), "array_hops": hops.astype(np.int64),
             "rf_accesses": rf_acc.astype(np.int64),
+            **traffic,  # issue 19: sram_*/dram_* words per operand, stall_cycles, traffic_modelled
         }
         for key, val in parts.items():
             out[f"energy_{key}_uj"] = np.asarray(val, dtype=np.float64)

@@ -31,6 +31,7 @@ DATAFLOWS: tuple[str, ...] = ("ws", "os", "is", "rs")
 PRECISIONS: tuple[int, ...] = (8, 16)
 _INT_FIELDS = ("rows", "cols", "rf_bytes", "gbuf_bytes")
 _FLOAT_FIELDS = ("dram_bw", "noc_bw", "clock_mhz")
+_OPTIONAL_FIELDS = ("sram_kb", "bandwidth_words")  # issue 19: absent from to_dict() while None
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -58,8 +59,15 @@ class AcceleratorSpec:
         noc_bw: global buffer <-> array (network-on-chip) bandwidth in bytes per cycle, > 0.
         clock_mhz: clock frequency in MHz, > 0.
         precision_bits: operand precision, 8 or 16.
+        sram_kb: optional SCALE-Sim memory system (issue 19): three operand SRAMs ``(ifmap, filter,
+            ofmap)`` in KB, each a positive integer (words = ``KB * 1024 * 8 / precision_bits``,
+            at least 100). ``None`` (default): not modelled; :mod:`hw_space.traffic` then assumes
+            unbounded SRAMs.
+        bandwidth_words: optional SCALE-Sim USER-mode interface bandwidth, words per cycle (positive
+            integer; needs ``sram_kb``). ``None`` (default): SCALE-Sim's CALC mode, no stalls.
 
-    Construction raises ``ValueError`` with a one-line message naming the offending field.
+    The two optional fields are left out of :meth:`to_dict` while ``None``, so specs without them
+    serialise exactly as before. Construction raises ``ValueError`` with a one-line message naming the offending field.
     """
 
     rows: int
@@ -71,6 +79,9 @@ class AcceleratorSpec:
     noc_bw: float
     clock_mhz: float
     precision_bits: int
+    # ---- issue 19: SCALE-Sim-style memory system (optional; see _OPTIONAL_FIELDS) ----
+    sram_kb: tuple[int, int, int] | None = None
+    bandwidth_words: int | None = None
 
     def __post_init__(self) -> None:
         for name in _INT_FIELDS:
@@ -85,6 +96,31 @@ class AcceleratorSpec:
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or int(p) not in PRECISIONS:
             raise ValueError(f"precision_bits must be one of {PRECISIONS}, got {p!r}")
         object.__setattr__(self, "precision_bits", int(p))
+        self._check_memory_system()
+
+    def _check_memory_system(self) -> None:
+        """Validate/normalise the optional SCALE-Sim memory fields (issue 19)."""
+        kb = self.sram_kb
+        if kb is not None:
+            if isinstance(kb, (str, bytes)) or not isinstance(kb, Sequence) or len(kb) != 3:
+                raise ValueError(f"sram_kb must be three SRAM sizes in KB (ifmap, filter, ofmap), got {kb!r}")
+            for v in kb:
+                _check_positive_int("sram_kb entries", v)
+            object.__setattr__(self, "sram_kb", tuple(int(v) for v in kb))
+        bw = self.bandwidth_words
+        if bw is not None:
+            _check_positive_int("bandwidth_words", bw)
+            if kb is None:
+                raise ValueError("bandwidth_words needs sram_kb (the three operand SRAM sizes)")
+            object.__setattr__(self, "bandwidth_words", int(bw))
+
+    @property
+    def sram_words(self) -> tuple[int, int, int] | None:
+        """The three operand SRAMs in words of ``precision_bits``, or ``None`` (issue 19)."""
+        if self.sram_kb is None:
+            return None
+        wb = self.precision_bits // 8
+        return tuple(kb * 1024 // wb for kb in self.sram_kb)  # type: ignore[return-value]
 
     @property
     def num_pes(self) -> int:
@@ -92,8 +128,14 @@ class AcceleratorSpec:
         return self.rows * self.cols
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of all fields."""
-        return dataclasses.asdict(self)
+        """Plain JSON-serialisable dict of all fields (optional fields only when set)."""
+        d = dataclasses.asdict(self)
+        for name in _OPTIONAL_FIELDS:
+            if d[name] is None:
+                del d[name]
+        if d.get("sram_kb") is not None:
+            d["sram_kb"] = list(d["sram_kb"])
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AcceleratorSpec:
@@ -105,10 +147,10 @@ class AcceleratorSpec:
         if unknown:
             raise ValueError(f"unknown accelerator spec keys: {', '.join(map(str, unknown))}; "
                              f"allowed: {', '.join(names)}")
-        missing = [n for n in names if n not in data]
+        missing = [n for n in names if n not in data and n not in _OPTIONAL_FIELDS]
         if missing:
             raise ValueError(f"missing accelerator spec keys: {', '.join(missing)}")
-        return cls(**{n: data[n] for n in names})
+        return cls(**{n: data[n] for n in names if n in data})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AcceleratorSpec:
