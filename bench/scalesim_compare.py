@@ -185,9 +185,10 @@ def parse_compute_report(path: Path) -> list[dict[str, float]]:
 
 
 def run_scalesim(py: Path, layers: list[Layer], rows: int, cols: int, dataflow: str,
-                 workdir: Path, sram_kb: int, bandwidth: int | None = None
+                 workdir: Path, sram_kb: int, bandwidth: int | None = None, reuse: bool = False
                  ) -> tuple[list[dict[str, float]], float, list[dict[str, float]]]:
-    """(COMPUTE_REPORT rows, wall seconds, DETAILED_ACCESS_REPORT rows); ``bandwidth`` None = CALC."""
+    """(COMPUTE_REPORT rows, wall seconds, DETAILED_ACCESS_REPORT rows); ``bandwidth`` None = CALC;
+    ``reuse``: read the reports an earlier run left in ``workdir`` instead of running again."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "scale.cfg"
     cfg.write_text(CFG_TEMPLATE.format(rows=rows, cols=cols, dataflow=dataflow, sram_kb=sram_kb,
@@ -197,6 +198,9 @@ def run_scalesim(py: Path, layers: list[Layer], rows: int, cols: int, dataflow: 
     layout = workdir / "layout.csv"  # required by v3's loader; unused without custom layouts
     layout.write_text("Layer name,\n")
     out = workdir / "out"
+    if reuse and (out / "run" / "DETAILED_ACCESS_REPORT.csv").is_file():  # --keep DIR from an earlier run
+        return (parse_compute_report(out / "run" / "COMPUTE_REPORT.csv"), float("nan"),
+                parse_compute_report(out / "run" / "DETAILED_ACCESS_REPORT.csv"))
     t0 = time.perf_counter()
     r = subprocess.run([str(py), "-c", RUNNER, str(cfg), str(topo), str(layout), str(out)],
                        capture_output=True, text=True, cwd=workdir)
@@ -288,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                     "separated; default: MEM_SUBSETS)")
     ap.add_argument("--out", default=str(ROOT / ".bench" / "scalesim_compare.json"))
     ap.add_argument("--keep", default=None, help="keep SCALE-Sim inputs/reports under this dir")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the reports found there "
+                    "(re-compare a changed model without re-running SCALE-Sim)")
     args = ap.parse_args(argv)
 
     py, version = ensure_venv(Path(args.venv))
@@ -323,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         n, df, r, c, kb, bw = job
         tag = f"{n}_{df}_{r}x{c}" + ("" if bw is None else f"_{kb}k_bw{bw}")
         layers = nets[n] if bw is None else mem_nets[n]
-        rep, wall, detail = run_scalesim(py, layers, r, c, df, base / tag, kb, bw)
+        rep, wall, detail = run_scalesim(py, layers, r, c, df, base / tag, kb, bw, reuse=args.reuse)
         log(f"[done] {tag}: {wall:.1f} s")
         return job, rep, wall, detail
 

@@ -135,11 +135,38 @@ def _ifmap_counts(a: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return vh * vw * ch, th * tw * ch
 
 
+class _Copies:
+    """Positions holding the same address, for each valid position of a prefetch order."""
+
+    def __init__(self, addr: np.ndarray) -> None:
+        self.perm = np.argsort(addr, kind="stable")
+        srt = addr[self.perm]
+        self.lo = np.searchsorted(srt, addr, side="left")
+        self.hi = np.searchsorted(srt, addr, side="right")
+        self.width = int((self.hi - self.lo).max()) if addr.size else 1
+
+    def __call__(self, qs: np.ndarray) -> np.ndarray:
+        idx = self.lo[qs][:, None] + np.arange(self.width)
+        ok = idx < self.hi[qs][:, None]
+        return np.where(ok, self.perm[np.minimum(idx, self.perm.size - 1)], -1)
+
+
+def _address(a: dict[str, int], pix: np.ndarray, tap: np.ndarray) -> np.ndarray:
+    """SCALE-Sim's ifmap address (less its offset) of im2col entries inside the ifmap."""
+    st, c, w = a["stride"], a["channels"] // a["groups"], a["ifmap_w"]
+    ew = -(-(w - a["filter_w"] + st) // st)
+    oy, ox = np.divmod(pix, ew)
+    r, rem = np.divmod(tap, a["filter_w"] * c)
+    s, ch = np.divmod(rem, c)
+    return ((oy * st + r) * w + ox * st + s) * c + ch
+
+
 class _Circle:
     """SCALE-Sim ``read_buffer``'s circular window over ``Lt`` lines (see the module docstring)."""
 
-    def __init__(self, lines: int, active: int, slide: int) -> None:
-        self.lt, self.active, self.slide = lines, active, slide
+    def __init__(self, lines: int, active: int, slide: int, eps: int = 1,
+                 dup: _Copies | None = None) -> None:
+        self.lt, self.active, self.slide, self.eps, self.dup = lines, active, slide, eps, dup
         self.start = 0
         self.calls = 0
         self.events: list[tuple[float, int]] = []  # (stall-free demand row, call index k >= 1)
@@ -160,16 +187,81 @@ class _Circle:
             self._call(row)
             guard -= 1
 
-    def run(self, p0: float, p1: float, eps: int, row0: float, row1: float, width: int) -> None:
+    def _hits(self, qs: np.ndarray) -> np.ndarray:
+        """Whether the address at each position is in the window: its own line, or any line holding a
+        copy of it (``read_buffer.active_buffer_hit`` searches every line of the window)."""
+        cand = self.dup(qs) if self.dup is not None else qs[:, None]
+        ok = (cand >= 0) & ((cand // self.eps - self.start) % self.lt < self.active)
+        return ok.any(axis=1)
+
+    def _serve(self, q0: int, q1: int, row: Any) -> None:
+        """Demand positions ``[q0, q1)`` in order at ``row`` (a number, or a function of the position),
+        sliding the window on each miss until the address is found (address-aware path)."""
+        guard = self.lt // max(self.slide, 1) + 2
+        while q0 < q1:
+            hit = self._hits(np.arange(q0, q1, dtype=np.int64))
+            if hit.all() or self.slide == 0:
+                return
+            m = q0 + int(np.argmin(hit))
+            when = row(m) if callable(row) else row
+            for _ in range(guard):
+                self._call(when)
+                if self._hits(np.array([m], dtype=np.int64))[0]:
+                    break
+            q0 = m + 1
+
+    def _run_copies(self, p0: float, p1: float, row0: float, row1: float,
+                    flipped: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """:meth:`run` for an operand whose addresses repeat (the im2col ifmap)."""
+        eps, lt = self.eps, self.lt
+        if flipped is None:
+            cur, end = int(p0), int(math.ceil(p1))
+            if end <= cur:
+                return
+
+            def row_of(q: int) -> float:
+                return row0 + min(max((q - p0) / (p1 - p0), 0.0), 1.0) * (row1 - row0)
+
+            while cur < end:
+                line = cur // eps
+                off = (line - self.start) % lt
+                if off < self.active:  # own line in the window: hits up to the window's end
+                    cur = (line + self.active - off) * eps
+                    continue
+                seg = min(end, (line + 1) * eps)
+                self._serve(cur, seg, row_of)
+                cur = seg
+            return
+        starts, ends = flipped
+        nrow = len(starts)
+        r = nrow - 1
+        while r >= 0:
+            q, e = int(starts[r]), int(ends[r])
+            if e > q:
+                self._serve(q, e, row0 + (nrow - 1 - r))
+                first = q // eps
+                off = (first - self.start) % lt
+                if off < self.active:  # rows from the window's start up to this one are hits
+                    r_next = int(np.searchsorted(starts, (first - off) * eps, side="left")) - 1
+                    r = min(r - 1, r_next)
+                    continue
+            r -= 1
+
+    def run(self, p0: float, p1: float, eps: int, row0: float, row1: float,
+            flipped: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Demand valid positions ``[p0, p1)`` over rows ``[row0, row1)``.
 
-        ``width == 0``: forward, in prefetch order. ``width > 0``: a flipped fold, rows of ``width``
-        positions each (forward inside a row) demanded last row first, one row per cycle.
+        ``flipped is None``: forward, in prefetch order. Otherwise a flipped fold: ``(starts, ends)``
+        of its rows in ascending positions (forward inside a row), demanded last row first, one row
+        per cycle from ``row0``.
         """
-        if p1 <= p0:
+        if self.dup is not None:
+            self._run_copies(p0, p1, row0, row1, flipped)
             return
         lt = self.lt
-        if width == 0:
+        if flipped is None:
+            if p1 <= p0:
+                return
             la, lb = int(p0) // eps, int(math.ceil(p1) - 1) // eps
 
             def row_of(line: int) -> float:
@@ -184,77 +276,151 @@ class _Circle:
                     return
                 self._reach(nxt % lt, row_of(nxt))
                 line = nxt
-        base, nrow = int(p0), int(round((p1 - p0) / width))
+        starts, ends = flipped
+        nrow = len(starts)
         r = nrow - 1
         while r >= 0:
-            q = base + r * width
+            q, e = int(starts[r]), int(ends[r])
+            if e <= q:  # a row of padding only
+                r -= 1
+                continue
             time = row0 + (nrow - 1 - r)
-            last = (q + width - 1) // eps
+            last = (e - 1) // eps
             for line in range(q // eps, last + 1):
                 self._reach(line % lt, time)
-            # rows below r whose positions are at or above the window's start are hits
+            # rows below r that start at or above the window's start are hits
             start_line = last - (last - self.start) % lt
-            r_next = -(-(start_line * eps - base) // width) - 1
+            r_next = int(np.searchsorted(starts, start_line * eps, side="left")) - 1
             r = min(r - 1, r_next)
 
 
-def _runs(dataflow: str, op: str, px: int, k: int, n: int, rows: int, cols: int,
-          scale: float) -> tuple[list[tuple[float, float, float, float, int]], int, int]:
-    """Demand runs ``(p0, p1, row0, row1, width)`` of one operand (see :meth:`_Circle.run`), its
-    prefetch size ``E`` (with padding) and valid size ``V``.
+def _inbounds(a: dict[str, int], pix: np.ndarray, tap: np.ndarray) -> np.ndarray:
+    """Whether im2col entry (ofmap pixel, window index) reads inside the ifmap (else SCALE-Sim's -1)."""
+    st, c = a["stride"], a["channels"] // a["groups"]
+    ew = -(-(a["ifmap_w"] - a["filter_w"] + st) // st)
+    oy, ox = np.divmod(pix, ew)
+    r, rem = np.divmod(tap, a["filter_w"] * c)
+    s = rem // c
+    return (oy * st + r < a["ifmap_h"]) & (ox * st + s < a["ifmap_w"])
 
-    Diagonalised prefetches (WS/OS ifmap, OS filter, IS filter: SCALE-Sim reads the fold-concatenated
-    matrix of width ``w`` by anti-diagonals) interleave the last ``w (w - 1) / 2`` elements of a fold
-    with the first ones of the next: a fold's run starts that much before its block and ends that
-    much after it. Flipped folds (WS filter, IS ifmap) are rows of ``width`` elements, last first.
+
+def _diag_blocks(m_rows: int, width: int, block: int,
+                 valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First and last valid positions of each block of ``block`` rows of an ``m_rows x width`` matrix
+    read by anti-diagonals (SCALE-Sim's ``create_*_prefetch_mat``), skipping invalid entries (-1 for
+    an empty block), and the row-major index of each valid entry in that order. ``valid`` is the
+    row-major validity mask."""
+    i, c = np.divmod(np.arange(m_rows * width, dtype=np.int64), width)
+    d = i + c
+    dl = np.minimum(np.arange(m_rows + width - 1), m_rows - 1) - np.maximum(0, np.arange(m_rows + width - 1) - width + 1) + 1
+    dstart = np.concatenate(([0], np.cumsum(dl)[:-1]))
+    pos = dstart[d] + (np.minimum(d, m_rows - 1) - i)
+    ordered_valid = np.zeros(m_rows * width, dtype=bool)
+    ordered_blk = np.empty(m_rows * width, dtype=np.int64)
+    ordered_valid[pos] = valid.ravel()
+    ordered_blk[pos] = i // block
+    src = np.empty(m_rows * width, dtype=np.int64)
+    src[pos] = np.arange(m_rows * width, dtype=np.int64)
+    bv = ordered_blk[ordered_valid]
+    nblk = -(-m_rows // block)
+    first = np.full(nblk, -1, dtype=np.int64)
+    last = np.full(nblk, -1, dtype=np.int64)
+    if bv.size:
+        u, idx = np.unique(bv, return_index=True)
+        first[u] = idx
+        u, idx = np.unique(bv[::-1], return_index=True)
+        last[u] = bv.size - 1 - idx
+    return first, last, src[ordered_valid]
+
+
+def _runs(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int
+          ) -> tuple[list[tuple[float, float, float, float, Any]], int, int, _Copies | None]:
+    """Demand runs ``(p0, p1, row0, row1, flipped)`` of one operand of one group (see
+    :meth:`_Circle.run`), its prefetch size ``E`` (with padding), valid size ``V`` and, for an
+    ifmap whose addresses repeat, where each address's copies are.
+
+    Positions are exact: SCALE-Sim's prefetch order is rebuilt (anti-diagonal reading of the
+    fold-concatenated matrix for WS/OS ifmap, OS filter and IS filter, whose consecutive folds
+    interleave by ``w (w - 1) / 2`` elements; row-major blocks for the flipped WS filter and IS ifmap
+    folds) with its ``-1`` entries (padding, and ifmap taps outside a ceil-sized ofmap) skipped.
     """
+    px, k, n = a["px"], a["k"], a["n"]
     rf, cf = (int(v) for v in _folds(np.int64(px), np.int64(k), np.int64(n), rows, cols, dataflow))
     if dataflow == "os":
         per_fold = k + rows + cols - 2
     else:
         per_fold = 2 * rows + cols + (px if dataflow == "ws" else n) - 2
     key = (dataflow, op)
-    # (diagonal width, block length in rows of the concatenated prefetch matrix)
-    diag = {("ws", "ifmap"): rows, ("os", "ifmap"): rows, ("os", "filter"): cols,
-            ("is", "filter"): rows}.get(key, 0)
-    valid = {("ws", "ifmap"): px * k, ("os", "ifmap"): px * k, ("is", "ifmap"): px * k}.get(key, k * n)
-    half = diag * (diag - 1) / 2
-    runs = []
+    if key in (("ws", "ifmap"), ("os", "ifmap"), ("os", "filter"), ("is", "filter")):
+        # (rows of a block, block count, width, valid(row-in-block, block, column))
+        if key == ("ws", "ifmap"):  # blocks of px pixels x rows taps
+            blk_len, nblk, w = px, rf, rows
+            i, c = np.divmod(np.arange(rf * px * w, dtype=np.int64), w)
+            tap = (i // px) * w + c
+            valid = (tap < k) & _inbounds(a, i % px, np.minimum(tap, k - 1))
+        elif key == ("os", "ifmap"):  # blocks of K taps x rows pixels
+            blk_len, nblk, w = k, rf, rows
+            i, c = np.divmod(np.arange(rf * k * w, dtype=np.int64), w)
+            pix = (i // k) * w + c
+            valid = (pix < px) & _inbounds(a, np.minimum(pix, px - 1), i % k)
+        elif key == ("os", "filter"):  # blocks of K taps x cols filters
+            blk_len, nblk, w = k, cf, cols
+            i, c = np.divmod(np.arange(cf * k * w, dtype=np.int64), w)
+            valid = (i // k) * w + c < n
+        else:  # is filter: blocks of N filters x rows taps
+            blk_len, nblk, w = n, rf, rows
+            i, c = np.divmod(np.arange(rf * n * w, dtype=np.int64), w)
+            valid = (i // n) * w + c < k
+        first, last, src = _diag_blocks(nblk * blk_len, w, blk_len, valid)
+        nvalid, size = int(valid.sum()), nblk * blk_len * w
+        if key == ("ws", "ifmap"):
+            addr = _address(a, src // w % px, np.minimum((src // w // px) * w + src % w, k - 1))
+        elif key == ("os", "ifmap"):
+            addr = _address(a, np.minimum((src // w // k) * w + src % w, px - 1), src // w % k)
+    else:
+        if key == ("ws", "filter"):  # blocks fc: K taps x cols filters, row-major
+            j = np.arange(cols)
+            cnt = np.repeat((np.arange(cf)[:, None] * cols + j < n).sum(axis=1)[:, None], k, axis=1)
+            size = cf * k * cols
+        else:  # is ifmap: blocks fc: K taps x cols pixels, row-major
+            pix = np.arange(cf)[:, None, None] * cols + np.arange(cols)[None, None, :]
+            tap = np.arange(k)[None, :, None]
+            ok = (pix < px) & _inbounds(a, np.minimum(pix, px - 1), tap)
+            cnt = ok.sum(axis=2)
+            size = cf * k * cols
+            fc_i, tap_i, j_i = np.nonzero(ok)
+            addr = _address(a, fc_i * cols + j_i, tap_i)
+        ends = np.cumsum(cnt.ravel()).reshape(cnt.shape)
+        starts = ends - cnt
+        nvalid = int(cnt.sum())
+    runs: list[tuple[float, float, float, float, Any]] = []
     for fc in range(cf):
         for fr in range(rf):
             base = (fc * rf + fr) * per_fold
+            if key == ("ws", "filter") or key == ("is", "ifmap"):
+                ur = min(rows, k - fr * rows)
+                sl = slice(fr * rows, fr * rows + ur)
+                runs.append((0.0, 0.0, base + rows - ur, 0.0, (starts[fc, sl], ends[fc, sl])))
+                continue
             if key == ("ws", "ifmap"):
-                u = min(rows, k - fr * rows)
-                p0, p1, r0, r1 = fr * rows * px, fr * rows * px + px * u, rows, rows + px + u - 1
-            elif key == ("ws", "filter"):
-                uc, ur = min(cols, n - fc * cols), min(rows, k - fr * rows)
-                p0 = fc * k * cols + fr * rows * uc
-                runs.append((p0, p0 + ur * uc, base + rows - ur, base + rows, uc))
-                continue
+                blk, r0, r1 = fr, rows, rows + px + min(rows, k - fr * rows) - 1
             elif key == ("os", "ifmap"):
-                u = min(rows, px - fr * rows)
-                p0, p1, r0, r1 = fr * rows * k, fr * rows * k + k * u, 0, k + u - 1
+                blk, r0, r1 = fr, 0, k + min(rows, px - fr * rows) - 1
             elif key == ("os", "filter"):
-                uc = min(cols, n - fc * cols)
-                p0, p1, r0, r1 = fc * cols * k, fc * cols * k + k * uc, 0, k + uc - 1
-            elif key == ("is", "ifmap"):
-                uc, ur = min(cols, px - fc * cols), min(rows, k - fr * rows)
-                p0 = fc * k * cols + fr * rows * uc
-                runs.append((p0 * scale, (p0 + ur * uc) * scale, base + rows - ur, base + rows, uc))
-                continue
+                blk, r0, r1 = fc, 0, k + min(cols, n - fc * cols) - 1
             else:  # is filter
-                u = min(rows, k - fr * rows)
-                p0, p1, r0, r1 = fr * rows * n, fr * rows * n + n * u, rows, rows + n + u - 1
-            p0, p1 = max(0.0, p0 - half), min(float(valid), p1 + half)
-            runs.append((p0 * scale, p1 * scale, base + r0, base + r1, 0))
-    size = {("ws", "ifmap"): rf * px * rows, ("ws", "filter"): cf * k * cols,
-            ("os", "ifmap"): rf * k * rows, ("os", "filter"): cf * k * cols,
-            ("is", "ifmap"): cf * k * cols, ("is", "filter"): rf * n * rows}[key]
-    return runs, size
+                blk, r0, r1 = fr, rows, rows + n + min(rows, k - fr * rows) - 1
+            if first[blk] >= 0:
+                runs.append((float(first[blk]), float(last[blk] + 1), base + r0, base + r1, None))
+    copies = None
+    if op == "ifmap" and nvalid:
+        cp = _Copies(addr)
+        copies = cp if cp.width > 1 else None
+    return runs, size, nvalid, copies
 
 
-def _user_reads(runs: Sequence[tuple[float, float, float, float, int]], valid: int, size: int,
-                words: int, bw: int) -> tuple[int, list[tuple[float, int]], int]:
+def _user_reads(runs: Sequence[tuple[float, float, float, float, Any]], valid: int, size: int,
+                words: int, bw: int, copies: _Copies | None = None) -> tuple[int, list[tuple[float, int]], int]:
     """(DRAM reads, slide events, lines per slide) of SCALE-Sim's ``read_buffer`` in USER mode."""
     act_el = int(math.ceil(words * 0.5))
     pre_el = words - act_el
@@ -262,10 +428,10 @@ def _user_reads(runs: Sequence[tuple[float, float, float, float, int]], valid: i
     lt = valid // eps + 1
     active = min(lt, int(math.ceil(act_el / eps)))
     slide = min(lt - active, int(math.ceil(pre_el / eps)))
-    circle = _Circle(lt, active, slide)
+    circle = _Circle(lt, active, slide, eps, copies)
     if active < lt:
-        for p0, p1, r0, r1, width in runs:
-            circle.run(p0, p1, eps, r0, r1, width)
+        for p0, p1, r0, r1, flipped in runs:
+            circle.run(p0, p1, eps, r0, r1, flipped)
     pre_lines = int(math.ceil(pre_el / bw))
     first = min(int(math.ceil(act_el / bw)), int(math.ceil(size / bw)))
     return bw * (first + circle.calls * pre_lines), circle.events, pre_lines
@@ -346,13 +512,12 @@ def scalesim_traffic(layers: LayersLike, rows: int, cols: int, dataflow: str,
     bw = int(bandwidth)
     di, df, st = [], [], []
     for j in range(len(px)):
-        p, kk, nn = int(px[j]), int(k[j]), int(n[j])
-        scale = int(valid_i[j]) / (p * kk)
+        one = {f: int(v[j]) for f, v in a.items()}
+        one.update(px=int(px[j]), k=int(k[j]), n=int(n[j]))
         events, lines, reads = {}, {}, {}
-        for op, words, valid in (("ifmap", sram_words[0], int(valid_i[j])),
-                                 ("filter", sram_words[1], int(uniq_f[j]))):
-            runs, size = _runs(dataflow, op, p, kk, nn, rows, cols, scale if op == "ifmap" else 1.0)
-            reads[op], events[op], lines[op] = _user_reads(runs, valid, size, int(words), bw)
+        for op, words in (("ifmap", sram_words[0]), ("filter", sram_words[1])):
+            runs, size, valid, copies = _runs(dataflow, op, one, rows, cols)
+            reads[op], events[op], lines[op] = _user_reads(runs, valid, size, int(words), bw, copies)
         di.append(reads["ifmap"])
         df.append(reads["filter"])
         st.append(_stalls(events, lines))

@@ -19,7 +19,7 @@ import json
 import numpy as np
 import pytest
 
-from hw_space import AcceleratorSpec, CostModel, Layer, resnet18, write_topology_csv
+from hw_space import AcceleratorSpec, CostModel, Layer, write_topology_csv
 from hw_space.traffic import TRAFFIC_KEYS, scalesim_traffic, sram_traffic
 from hwnas.cli import hw as hw_commands
 from hwnas.errors import CLIError
@@ -77,11 +77,6 @@ def test_against_scalesim_golden(row: tuple) -> None:
     t = scalesim_traffic([_layer(lay)], rows, cols, df, (kb * 1024,) * 3, bw)
     got = [int(t[k][0]) for k in TRAFFIC_KEYS[:6]]
     keys = TRAFFIC_KEYS[:6]
-    if df == "is" and bw is not None:
-        # known approximation: SCALE-Sim hits duplicated im2col addresses of a flipped IS fold in the
-        # window; this model sees only an address's own line and overcounts (bench explains it)
-        assert got[3] >= want[3]
-        got[3], want[3] = want[3], want[3]
     assert dict(zip(keys, got)) == dict(zip(keys, want))
     assert int(t["stall_cycles"][0]) == pytest.approx(stall, rel=0.02, abs=0)
 
@@ -115,23 +110,27 @@ def test_spec_fields_optional_and_round_trip() -> None:
             dataclasses.replace(BASE, **bad)
 
 
+NET = [Layer("a", 30, 30, 3, 3, 16, 32), Layer("b", 16, 16, 1, 1, 32, 64, stride=2),
+       Layer.gemm("fc", 1, 100, 256)]
+
+
 def test_cost_model_adds_user_mode_stalls_only_when_given() -> None:
-    layers = resnet18()[:3]
+    layers = NET
     plain = CostModel(BASE).layers(layers)
     calc = CostModel(dataclasses.replace(BASE, sram_kb=(64, 64, 64))).layers(layers)
     user = CostModel(dataclasses.replace(BASE, sram_kb=(64, 64, 64), bandwidth_words=10)).layers(layers)
     np.testing.assert_array_equal(plain["total_cycles"], calc["total_cycles"])
-    assert np.all(calc["stall_cycles"] == 0) and np.all(user["stall_cycles"] > 0)
+    assert np.all(calc["stall_cycles"] == 0) and user["stall_cycles"][0] > 0
     np.testing.assert_array_equal(user["total_cycles"],
                                   np.maximum(user["compute_cycles"] + user["stall_cycles"],
                                              np.maximum(user["dram_cycles"], user["noc_cycles"])))
-    assert np.all(user["dram_ifmap_reads"] > calc["dram_ifmap_reads"])  # requests, im2col-expanded
+    assert np.all(user["dram_ifmap_reads"] >= calc["dram_ifmap_reads"])  # requests, im2col-expanded
     rs = CostModel(dataclasses.replace(BASE, dataflow="rs")).layers(layers)
     assert not rs["traffic_modelled"].any()
 
 
 def _args(tmp_path, **kw) -> argparse.Namespace:
-    topo = write_topology_csv(tmp_path / "t.csv", resnet18()[:2])
+    topo = write_topology_csv(tmp_path / "t.csv", NET[:2])
     base = dict(topology=str(topo), onnx=None, spec=None, rows=16, cols=16, dataflow=None, rf_bytes=None,
                 gbuf_bytes=None, dram_bw=None, noc_bw=None, clock_mhz=None, precision_bits=None, batch=1,
                 json=True, sram_kb=None, bandwidth_words=None)
