@@ -38,16 +38,11 @@ per simulated cycle here, ~30x its CALC mode). Printed per setting and quantity:
 SCALE-Sim (min / median / max) and the share within +-5 %; every layer off by more than 5 % is listed
 with the reason. Known reasons (see ``hw_space/traffic.py``):
 
-* ``dram ifmap`` (USER): SCALE-Sim looks an address up in every line of its window; the im2col
-  ifmap repeats each input pixel up to ``R S`` times, so a 3x3 (or strided, channel-poor) layer often
-  finds the address in a line other than its own and slides the window less often. The model sees
-  an address only in its own line (it counts slides of the window over the prefetch order), so it
-  over-counts DRAM ifmap reads where the repeats fall in the window; 1x1 layers have no repeats.
-* ``stall cycles`` (USER): a consequence of the above (fewer slides, fewer late prefetches), plus
-  the timing approximation (a run's lines demanded at evenly spaced rows of its fold) and the ofmap
-  write buffer's stalls, which the model leaves out.
-* ``dram ofmap`` (USER): SCALE-Sim also counts the -1 padding of a partial line flushed mid-drain
-  (at most ``bandwidth - 1`` words per drain of half the ofmap SRAM).
+* ``stall cycles`` (USER): the model replays the same slides as SCALE-Sim but places a forward
+  run's positions at evenly spaced rows of its fold, so a late prefetch can be charged a few rows
+  early or late (SCALE-Sim charges ``2 p`` for a prefetch ``p`` cycles late, so timing errors show).
+* ``dram ofmap`` (USER and CALC): SCALE-Sim also counts the -1 padding of a partial line flushed
+  mid-drain (at most one line per drain of half the ofmap SRAM).
 
 Results go to stdout and ``.bench/scalesim_compare.json``.
 """
@@ -91,10 +86,7 @@ DEFAULT_MEM = "64:10,8:10"
 DETAIL_COLS = ("SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes", "DRAM IFMAP Reads",
                "DRAM Filter Reads", "DRAM OFMAP Writes")
 REASONS = {
-    "dram_ifmap_reads": "im2col repeats: SCALE-Sim finds a repeated address elsewhere in its window, "
-                        "the model only in the address's own line (over-counts slides)",
-    "stall_cycles": "follows the DRAM-read slides (see dram_ifmap_reads) and the evenly-spaced-rows "
-                    "timing approximation; ofmap write-buffer stalls are not modelled",
+    "stall_cycles": "slide timing: a forward run's positions are placed at evenly spaced rows of its fold",
     "dram_ofmap_writes": "SCALE-Sim counts the -1 padding of partial lines flushed mid-drain",
 }
 SCALESIM_PIP = ["scalesim", "numpy<2"]

@@ -19,7 +19,8 @@ quirk reproduced here); IS ``px K`` / ``cf K N`` / ``rf px N``.
 **DRAM writes (ofmap).** Every valid element of the ofmap demand is written back once through the
 double-buffered write buffer: WS/IS ``rf px N`` (each row fold writes its partial sums), OS ``px N``.
 SCALE-Sim also counts the ``-1`` padding of a partial line flushed in the middle of a drain chunk
-(at most ``bandwidth - 1`` words per drain of half the SRAM); that is not modelled (< 0.1 % at 64 KB).
+(at most ``bandwidth - 1`` words per drain of half the SRAM; in CALC mode the line is ``cols`` wide);
+that is not modelled (< 0.1 % at 8 KB and more).
 
 **DRAM reads, CALC mode** (``read_buffer_estimate_bw``: no bandwidth given): misses of distinct
 addresses into 100 sets of ``floor(words / 100)`` addresses, of which the 50 of the active half are
@@ -29,32 +30,34 @@ Otherwise the window is flushed every 50 sets and each pass of the demand over t
 it: ``U x passes`` (an approximation; passes below).
 
 **DRAM reads, USER mode** (``read_buffer``: interface bandwidth ``bw`` words/cycle). The operand's
-*prefetch matrix* (the im2col-expanded operand in the dataflow's fold order, padded with ``-1`` to
-whole folds; ``E`` elements, ``V`` of them valid) is cut into *lines* of ``eps = ceil(words/100)``
-valid elements (``Lt = floor(V / eps) + 1`` lines) that form a circular buffer; the active window
-holds ``min(Lt, ceil(words/2 / eps))`` lines and each miss slides it forward by
-``min(Lt - active, ceil((words - words/2) / eps))`` lines (one ``new_prefetch``), wrapping around
-until the address is found. DRAM reads are requests, not elements:
-``bw (min(ceil(words/2 / bw), ceil(E / bw)) + calls ceil((words - words/2) / bw))``. This module
-replays the demand fold by fold as *runs* over line ranges (forward, or reversed where SCALE-Sim
-flips a fold: WS filter, IS ifmap) and counts the slides with modular arithmetic, O(folds + calls)
-per layer: WS ifmap, OS ifmap and IS filter are re-read once per column fold (``cf`` passes around
-the circle), OS filter re-reads each column block once per row fold (a block that does not fit the
-window costs a trip around the circle per repeat), and a reversed fold that straddles the window's
-start costs a trip around the circle too. Approximations (documented; the bench measures them):
-(1) an address is found only in its own line, whereas the im2col ifmap repeats addresses, so
-SCALE-Sim can hit a duplicate in the window and slide less (layers with few channels per fold);
-(2) out-of-bounds (``-1``) ifmap entries of a ceil-sized output are spread evenly over the folds;
-(3) a run's lines are demanded at evenly spaced rows of its fold.
+*prefetch matrix* (the im2col-expanded operand in the dataflow's fold order, read by anti-diagonals
+for WS/OS ifmap, OS filter and IS filter; padded with ``-1`` to whole folds; ``E`` elements, ``V`` of
+them valid) is cut into *lines* of ``eps = ceil(words/100)`` valid elements
+(``Lt = floor(V / eps) + 1`` lines) that form a circular buffer; the active window holds
+``min(Lt, ceil(words/2 / eps))`` lines and each miss slides it forward by
+``min(Lt - active, ceil((words - words/2) / eps))`` lines (one ``new_prefetch``), wrapping around until
+the address is found. DRAM reads are requests, not elements:
+``bw (min(ceil(words/2 / bw), ceil(E / bw)) + slides ceil((words - words/2) / bw))``. This module
+rebuilds the prefetch order (positions exact, ``-1`` entries skipped) and replays the demand fold by
+fold as *runs* (forward, or reversed rows where SCALE-Sim flips a fold: WS filter, IS ifmap),
+counting slides with modular arithmetic in O(folds + slides) steps: WS ifmap, OS ifmap and IS filter
+are re-read once per column fold (trips around the circle), OS filter re-reads a column block once
+per row fold, consecutive anti-diagonal folds interleave by ``w (w - 1) / 2`` elements (a fold
+starting behind the window costs a trip around the circle), and a flipped fold straddling the
+window's start costs one too. For the im2col ifmap, whose addresses repeat up to ``R S`` times, a
+miss is decided as SCALE-Sim decides it: the address is searched in every line of the window.
+What remains approximate is *when* a slide happens (a forward run's positions are taken as demanded
+at evenly spaced rows of its fold), which moves stall cycles, not reads.
 
 **Stall cycles, USER mode.** SCALE-Sim issues the k-th slide's DRAM lines back to back after the
 previous ones, whatever the demand: it completes at ``L_k = -1 + k (ceil((words - words/2) / bw) + 1)``.
 A demand row at cycle ``c`` (stall-free row + stalls so far) that triggers it sees
 ``p = L_k - (c + 1)``; ``read_buffer.service_reads`` adds ``p`` to its offset, and adds ``p`` again
-when ``p > 0`` (so a late prefetch costs ``2 p``; an early one lowers the offset), and the row's
-stall is the largest over ifmap, filter and ofmap, at least 0 (``service_memory_requests``).
-The ofmap write buffer's own stalls (half the SRAM draining at ``bw`` while the other half fills) are
-not modelled. CALC mode has no stalls.
+when ``p > 0`` (so a late prefetch costs ``2 p``; an early one lowers the offset). The ofmap
+``write_buffer`` starts draining ``ceil(half / bw)`` lines once more than half its SRAM holds
+undrained words (freeing them at once; the drain ends ``lines - 1`` cycles later) and a row that
+fills the SRAM while a drain runs waits for its end. A row's stall is the largest of the three, at
+least 0 (``service_memory_requests``). CALC mode has no stalls.
 
 Grouped layers are ``groups`` independent SCALE-Sim layers (each with fresh buffers): every quantity
 is the per-group value times ``groups``; a batch of ``n`` is ``n`` back-to-back runs.
@@ -437,23 +440,86 @@ def _user_reads(runs: Sequence[tuple[float, float, float, float, Any]], valid: i
     return bw * (first + circle.calls * pre_lines), circle.events, pre_lines
 
 
-def _stalls(events: dict[str, list[tuple[float, int]]], pre_lines: dict[str, int]) -> int:
-    """Stall cycles of SCALE-Sim's USER mode from the slide events of the two read buffers."""
-    merged = sorted((int(row), op, kk) for op, evs in events.items() for row, kk in evs)
-    total = 0
-    i = 0
-    while i < len(merged):
-        row = merged[i][0]
+def _ofmap_per_row(dataflow: str, px: int, k: int, n: int, rows: int, cols: int) -> np.ndarray:
+    """Valid ofmap writes in each stall-free demand row of one group (SCALE-Sim's ofmap demand)."""
+    rf, cf = (int(v) for v in _folds(np.int64(px), np.int64(k), np.int64(n), rows, cols, dataflow))
+    parts = []
+    for fc in range(cf):
+        for fr in range(rf):
+            if dataflow == "os":  # prefix K - 1, then a flipped rows x cols block (padded rows first), skewed
+                ur, uc = min(rows, px - fr * rows), min(cols, n - fc * cols)
+                i = np.arange(rows + cols - 1)[:, None]
+                r_ = np.arange(rows)[None, :]
+                cnt = ((r_ >= rows - ur) & (i - r_ >= 0) & (i - r_ < uc)).sum(axis=1)
+                parts.append(np.concatenate((np.zeros(k - 1, dtype=np.int64), cnt)))
+            else:  # ws/is: prefix 2 rows - 1, then T x used-cols skewed (T = px for ws, N for is)
+                t = px if dataflow == "ws" else n
+                uc = min(cols, (n if dataflow == "ws" else px) - fc * cols)
+                i = np.arange(t + cols - 1)
+                cnt = np.clip(np.minimum(i, uc - 1) - np.maximum(0, i - t + 1) + 1, 0, None)
+                parts.append(np.concatenate((np.zeros(2 * rows - 1, dtype=np.int64), cnt)))
+    return np.concatenate(parts).astype(np.int64)
+
+
+def _stalls(events: dict[str, list[tuple[float, int]]], pre_lines: dict[str, int],
+            ofmap_rows: np.ndarray | None = None, ofmap_words: int = 0, bw: int = 1) -> int:
+    """Stall cycles of SCALE-Sim's USER mode.
+
+    Read buffers: the slide events (see the module docstring). Ofmap (``write_buffer``): once more
+    than half the SRAM holds undrained words and no drain is running, a drain of
+    ``ceil(half / bw)`` lines starts at that row's cycle (its words are freed at once, it ends
+    ``lines - 1`` cycles later); a row that fills the SRAM while a drain runs waits for its end, and
+    the next drain starts then. A row's stall is the largest of the three (``service_memory_requests``).
+    """
+    reads = sorted((int(row), op, kk) for op, evs in events.items() for row, kk in evs)
+    cum = None
+    if ofmap_rows is not None and ofmap_rows.size:
+        cum = np.concatenate(([0], np.cumsum(ofmap_rows)))  # words stored before row t: cum[t]
+        n_rows = ofmap_rows.size
+        act = int(math.ceil(ofmap_words * 0.5))
+        drain = ofmap_words - act
+        chunk = int(math.ceil(drain / bw)) * bw
+    total, i, t = 0, 0, 0
+    drained, drain_end = 0, -(10 ** 18)
+    while True:
+        # next ofmap event row (stall-free), scanning from row t
+        o_row, o_kind = None, None
+        while cum is not None and t < n_rows and o_row is None:
+            if t + total < drain_end:  # draining: does the SRAM fill before the drain ends?
+                full = int(np.searchsorted(cum, drained + ofmap_words, side="left")) - 1
+                end_row = drain_end - total
+                if full < min(end_row, n_rows):
+                    o_row, o_kind = max(full, t), "full"
+                else:
+                    t = max(t, end_row)
+            else:
+                start = int(np.searchsorted(cum, drained + drain, side="right")) - 1
+                if start >= n_rows:
+                    break
+                o_row, o_kind = max(start, t), "start"
+        r_row = reads[i][0] if i < len(reads) else None
+        if o_row is None and r_row is None:
+            return total
+        row = min(x for x in (o_row, r_row) if x is not None)
         cyc = row + total
         off = {"ifmap": 1, "filter": 1}
-        while i < len(merged) and merged[i][0] == row:
-            _, op, kk = merged[i]
-            done = -1 + kk * (pre_lines[op] + 1)
-            pot = done - (cyc + off[op])
+        while i < len(reads) and reads[i][0] == row:
+            _, op, kk = reads[i]
+            pot = -1 + kk * (pre_lines[op] + 1) - (cyc + off[op])
             off[op] += pot + max(pot, 0)
             i += 1
-        total += max(0, off["ifmap"] - 1, off["filter"] - 1)
-    return total
+        ostall = 0
+        if o_row == row:
+            used = int(cum[row + 1]) - drained
+            begin = cyc
+            if o_kind == "full":
+                ostall = max(drain_end - cyc, 0)
+                begin = drain_end
+            amount = min(chunk, used)
+            drained += amount
+            drain_end = begin + int(math.ceil(amount / bw)) - 1
+        total += max(0, off["ifmap"] - 1, off["filter"] - 1, ostall)
+        t = row + 1
 
 
 def scalesim_traffic(layers: LayersLike, rows: int, cols: int, dataflow: str,
@@ -520,7 +586,8 @@ def scalesim_traffic(layers: LayersLike, rows: int, cols: int, dataflow: str,
             reads[op], events[op], lines[op] = _user_reads(runs, valid, size, int(words), bw, copies)
         di.append(reads["ifmap"])
         df.append(reads["filter"])
-        st.append(_stalls(events, lines))
+        orows = _ofmap_per_row(dataflow, one["px"], one["k"], one["n"], rows, cols)
+        st.append(_stalls(events, lines, orows, int(sram_words[2]), bw))
     out["dram_ifmap_reads"] = g * np.array(di, dtype=np.int64)
     out["dram_filter_reads"] = g * np.array(df, dtype=np.int64)
     out["stall_cycles"] = g * np.array(st, dtype=np.int64)
