@@ -94,11 +94,18 @@ class CostModel:
     Args:
         spec: the accelerator.
         energy: the energy/area table (default :class:`EnergyTable`'s documented values).
+        traffic: compute SCALE-Sim's per-operand traffic and stalls (:mod:`hw_space.traffic`);
+            default: only when ``spec.sram_kb`` is set (else those keys are zeros and
+            ``traffic_modelled`` is ``False``).
     """
 
-    def __init__(self, spec: AcceleratorSpec, energy: EnergyTable | None = None) -> None:
+    def __init__(self, spec: AcceleratorSpec, energy: EnergyTable | None = None,
+                 traffic: bool | None = None) -> None:
         self.spec = spec
         self.energy = energy if energy is not None else EnergyTable()
+        # issue 19: SCALE-Sim traffic per operand; None = only when the spec sets sram_kb (keeps the
+        # search loops' cost-model calls as fast as before), True = always (hwnas hw cost)
+        self.traffic = spec.sram_kb is not None if traffic is None else bool(traffic)
 
     # ------------------------------------------------------------------ area
     def area_mm2(self) -> dict[str, float]:
@@ -119,8 +126,8 @@ class CostModel:
         leak, and ``energy_uj`` (their sum), ``power_mw``; and (issue 19,
         :func:`hw_space.traffic.spec_traffic`) ``sram_ifmap_reads, sram_filter_reads,
         sram_ofmap_writes, dram_ifmap_reads, dram_filter_reads, dram_ofmap_writes`` (words, as
-        SCALE-Sim counts them), ``stall_cycles`` and ``traffic_modelled`` (bool; ``False`` for ``rs``
-        and memory-bound steps, whose traffic entries are 0).
+        SCALE-Sim counts them), ``stall_cycles`` and ``traffic_modelled`` (bool; ``False`` for ``rs``,
+        memory-bound steps and when the model was built without ``traffic``; their entries are 0).
 
         Raises:
             ValueError: ``batch`` is not a positive integer, or ``gbuf_bytes`` cannot hold one
@@ -217,7 +224,7 @@ class CostModel:
         dram_cyc = np.ceil(dram_bytes / s.dram_bw).astype(np.int64)
         noc_cyc = np.ceil(noc_bytes / s.noc_bw).astype(np.int64)
         # ---- issue 19: SCALE-Sim memory system (per-operand traffic; USER-mode stalls add to compute)
-        traffic = spec_traffic(s, a, nb, skip=mem)
+        traffic = spec_traffic(s, a, nb, skip=mem if self.traffic else None, enabled=self.traffic)
         total = np.maximum(np.maximum(comp + traffic["stall_cycles"], dram_cyc), noc_cyc)
         latency_ms = total / (s.clock_mhz * 1e3)
 

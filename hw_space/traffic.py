@@ -598,15 +598,20 @@ __all__ = ["TRAFFIC_KEYS", "scalesim_traffic", "sram_traffic"]
 
 
 def spec_traffic(spec: Any, layers: LayersLike, batch: int = 1,
-                 skip: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 skip: np.ndarray | None = None, enabled: bool = True) -> dict[str, np.ndarray]:
     """:func:`scalesim_traffic` of an :class:`~hw_space.spec.AcceleratorSpec`, for :class:`CostModel`.
 
     Uses the spec's ``sram_words`` (``None``: unbounded SRAMs) and ``bandwidth_words`` (``None``:
     CALC); a batch of ``n`` is ``n`` back-to-back SCALE-Sim runs (every quantity times ``n``).
     Returns :data:`TRAFFIC_KEYS` arrays plus ``traffic_modelled`` (bool): ``False`` (and zeros) for
     the ``rs`` dataflow, which SCALE-Sim does not have, and for layers in ``skip`` (memory-bound
-    steps, which run beside the array).
+    steps, which run beside the array); all ``False`` when not ``enabled``.
     """
+    if not enabled:
+        n_layers = len(layers["ifmap_h"]) if isinstance(layers, dict) else len(layers)
+        out = {key: np.zeros(n_layers, dtype=np.int64) for key in TRAFFIC_KEYS}
+        out["traffic_modelled"] = np.zeros(n_layers, dtype=bool)
+        return out
     a = layer_arrays(layers)
     n_layers = len(a["ifmap_h"])
     keep = np.ones(n_layers, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)

@@ -79,7 +79,7 @@ def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
     """The ``--json`` document: ``{"layers": [...], "network": {...}, "spec": {...}}``."""
     from hw_space import ENERGY_PARTS, CostModel
 
-    model = CostModel(spec)
+    model = CostModel(spec, traffic=True)
     try:
         d = model.layers(layers, batch=batch)
     except ValueError as exc:
