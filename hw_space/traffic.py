@@ -26,8 +26,9 @@ that is not modelled (< 0.1 % at 8 KB and more).
 addresses into 100 sets of ``floor(words / 100)`` addresses, of which the 50 of the active half are
 searched; everything is fetched once (exact) when the operand's distinct addresses fit in that half
 (``U <= 50 floor(words / 100)``; ifmap ``U`` = touched input pixels x channels, filter ``K N``).
-Otherwise the window is flushed every 50 sets and each pass of the demand over the operand re-misses
-it: ``U x passes`` (an approximation; passes below).
+Otherwise the demand's addresses are replayed in SCALE-Sim's order: a miss is an address not missed
+since the last flush, and the buffer forgets everything after every 50 sets of misses (exact; memory
+and time grow with the SRAM reads, as the demand stream is materialised).
 
 **DRAM reads, USER mode** (``read_buffer``: interface bandwidth ``bw`` words/cycle). The operand's
 *prefetch matrix* (the im2col-expanded operand in the dataflow's fold order, read by anti-diagonals
@@ -440,6 +441,73 @@ def _user_reads(runs: Sequence[tuple[float, float, float, float, Any]], valid: i
     return bw * (first + circle.calls * pre_lines), circle.events, pre_lines
 
 
+def _demand_stream(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int) -> np.ndarray:
+    """Addresses one operand's demand requests, in SCALE-Sim's order (fold by fold, demand row by
+    row, column by column), ``-1`` entries left out."""
+    px, k, n = a["px"], a["k"], a["n"]
+    rf, cf = (int(v) for v in _folds(np.int64(px), np.int64(k), np.int64(n), rows, cols, dataflow))
+    keys, addrs = [], []
+    for fc in range(cf):
+        for fr in range(rf):
+            if (dataflow, op) in (("ws", "filter"), ("is", "ifmap")):  # flipped rows, one per cycle
+                i, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+                tap = fr * rows + rows - 1 - i
+                if op == "filter":
+                    col = fc * cols + c
+                    ok = (tap < k) & (col < n)
+                    addr = tap * n + col
+                else:
+                    pix = fc * cols + c
+                    ok = (tap < k) & (pix < px)
+                    ok &= _inbounds(a, np.minimum(pix, px - 1), np.minimum(tap, k - 1))
+                    addr = _address(a, pix, tap)
+                row = i
+            else:  # skewed: element (t, c) at row t + c
+                t_len = {("ws", "ifmap"): px, ("os", "ifmap"): k, ("os", "filter"): k, ("is", "filter"): n}[(dataflow, op)]
+                t, c = np.meshgrid(np.arange(t_len), np.arange(max(rows, cols)), indexing="ij")
+                if (dataflow, op) == ("ws", "ifmap"):
+                    tap, pix = fr * rows + c, t
+                    ok = (c < rows) & (tap < k)
+                elif (dataflow, op) == ("os", "ifmap"):
+                    tap, pix = t, fr * rows + c
+                    ok = (c < rows) & (pix < px)
+                elif op == "filter" and dataflow == "os":
+                    tap, col = t, fc * cols + c
+                    ok = (c < cols) & (col < n)
+                else:  # is filter
+                    tap, col = fr * rows + c, t
+                    ok = (c < rows) & (tap < k)
+                if op == "ifmap":
+                    ok &= _inbounds(a, np.minimum(pix, px - 1), np.minimum(tap, k - 1))
+                    addr = _address(a, pix, tap)
+                else:
+                    addr = tap * n + col
+                row = t + c
+            keys.append((row * (max(rows, cols) + 1) + c)[ok])  # order inside the fold
+            addrs.append(addr[ok][np.argsort(keys[-1], kind="stable")])
+    return np.concatenate(addrs) if addrs else np.zeros(0, dtype=np.int64)
+
+
+def _calc_misses(stream: np.ndarray, window: int) -> int:
+    """DRAM reads of SCALE-Sim's CALC-mode read buffer (``read_buffer_estimate_bw``) for a demand
+    stream: a miss is an address not missed since the last flush, and the buffer forgets everything
+    (flushes) after every ``window`` misses (50 sets of ``floor(words / 100)`` addresses)."""
+    total, i0, n = 0, 0, stream.size
+    while i0 < n:
+        span = min(n - i0, 4 * window)
+        while True:
+            _, first = np.unique(stream[i0:i0 + span], return_index=True)
+            if first.size >= window or i0 + span >= n:
+                break
+            span = min(n - i0, span * 2)
+        if first.size < window:
+            return total + int(first.size)
+        first.sort()
+        total += window
+        i0 += int(first[window - 1]) + 1
+    return total
+
+
 def _ofmap_per_row(dataflow: str, px: int, k: int, n: int, rows: int, cols: int) -> np.ndarray:
     """Valid ofmap writes in each stall-free demand row of one group (SCALE-Sim's ofmap demand)."""
     rf, cf = (int(v) for v in _folds(np.int64(px), np.int64(k), np.int64(n), rows, cols, dataflow))
@@ -558,19 +626,19 @@ def scalesim_traffic(layers: LayersLike, rows: int, cols: int, dataflow: str,
     valid_i, uniq_i = _ifmap_counts(a)
     uniq_f = k * n
     if bandwidth is None:
-        passes_i = np.ones_like(px) if dataflow == "is" else cf
         if sram_words is None:
             di, df = uniq_i, uniq_f
         else:
             win_i = 50 * (sram_words[0] // 100)
             win_f = 50 * (sram_words[1] // 100)
-            di = np.where(uniq_i <= win_i, uniq_i, uniq_i * passes_i)
-            if dataflow == "is":
-                df = np.where(uniq_f <= win_f, uniq_f, uniq_f * cf)
-            elif dataflow == "os":
-                df = np.where((uniq_f <= win_f) | (k * cols <= win_f), uniq_f, uniq_f * rf)
-            else:
-                df = uniq_f
+            di, df = uniq_i.copy(), uniq_f.copy()
+            for j in np.flatnonzero((uniq_i > win_i) | (uniq_f > win_f)):
+                one = {f: int(v[j]) for f, v in a.items()}
+                one.update(px=int(px[j]), k=int(k[j]), n=int(n[j]))
+                if uniq_i[j] > win_i:
+                    di[j] = _calc_misses(_demand_stream(dataflow, "ifmap", one, rows, cols), win_i)
+                if uniq_f[j] > win_f:
+                    df[j] = _calc_misses(_demand_stream(dataflow, "filter", one, rows, cols), win_f)
         out["dram_ifmap_reads"] = (g * di).astype(np.int64)
         out["dram_filter_reads"] = (g * df).astype(np.int64)
         out["stall_cycles"] = np.zeros_like(px, dtype=np.int64)

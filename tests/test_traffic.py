@@ -171,3 +171,12 @@ def test_cli_memory_flag_errors_are_one_line(tmp_path, kw, msg) -> None:
     with pytest.raises(CLIError, match=msg) as exc:
         hw_commands.build_spec(_args(tmp_path, **kw))
     assert "\n" not in str(exc.value)
+
+
+def test_calc_mode_small_srams_against_scalesim() -> None:
+    # SCALE-Sim 3.0.0, CALC mode, 12x12x8 input, 3x3, 20 filters, 8x8 array: DRAM IFMAP/Filter Reads
+    lay = [Layer("L", 12, 12, 3, 3, 8, 20)]
+    os_ = scalesim_traffic(lay, 8, 8, "os", (2048,) * 3)
+    assert (int(os_["dram_ifmap_reads"][0]), int(os_["dram_filter_reads"][0])) == (3928, 1864)
+    is_ = scalesim_traffic(lay, 8, 8, "is", (1024,) * 3)
+    assert (int(is_["dram_ifmap_reads"][0]), int(is_["dram_filter_reads"][0])) == (1668, 18720)
