@@ -32,6 +32,15 @@ class Copies:
         return np.where(ok, self.perm[np.minimum(idx, self.perm.size - 1)], -1)
 
 
+def _row(q: float, p0: float, p1: float, row0: float, row1: float, timing: Any) -> float:
+    """Demand row at which a forward run reaches position ``q`` (clamped to the run)."""
+    if timing is not None:
+        diag, base = timing
+        qi = int(min(max(q, p0), p1 - 1))
+        return min(max(base + float(diag[qi]), row0), row1)
+    return row0 + min(max((q - p0) / (p1 - p0), 0.0), 1.0) * (row1 - row0)
+
+
 class Circle:
     """SCALE-Sim ``read_buffer``'s circular window over ``Lt`` lines (see the module docstring)."""
 
@@ -82,7 +91,7 @@ class Circle:
             q0 = m + 1
 
     def _run_copies(self, p0: float, p1: float, row0: float, row1: float,
-                    flipped: tuple[np.ndarray, np.ndarray] | None) -> None:
+                    flipped: tuple[np.ndarray, np.ndarray] | None, timing: Any) -> None:
         """:meth:`run` for an operand whose addresses repeat (the im2col ifmap)."""
         eps, lt = self.eps, self.lt
         if flipped is None:
@@ -91,7 +100,7 @@ class Circle:
                 return
 
             def row_of(q: int) -> float:
-                return row0 + min(max((q - p0) / (p1 - p0), 0.0), 1.0) * (row1 - row0)
+                return _row(q, p0, p1, row0, row1, timing)
 
             while cur < end:
                 line = cur // eps
@@ -119,15 +128,16 @@ class Circle:
             r -= 1
 
     def run(self, p0: float, p1: float, eps: int, row0: float, row1: float,
-            flipped: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+            flipped: tuple[np.ndarray, np.ndarray] | None = None, timing: Any = None) -> None:
         """Demand valid positions ``[p0, p1)`` over rows ``[row0, row1)``.
 
-        ``flipped is None``: forward, in prefetch order. Otherwise a flipped fold: ``(starts, ends)``
-        of its rows in ascending positions (forward inside a row), demanded last row first, one row
-        per cycle from ``row0``.
+        ``flipped is None``: forward, in prefetch order; ``timing`` ``(diag, base)``: position ``q``
+        is demanded at row ``base + diag[q]`` (anti-diagonal prefetch, skewed demand), else at evenly
+        spaced rows. Otherwise a flipped fold: ``(starts, ends)`` of its rows in ascending positions
+        (forward inside a row), demanded last row first, one row per cycle from ``row0``.
         """
         if self.dup is not None:
-            self._run_copies(p0, p1, row0, row1, flipped)
+            self._run_copies(p0, p1, row0, row1, flipped, timing)
             return
         lt = self.lt
         if flipped is None:
@@ -136,8 +146,7 @@ class Circle:
             la, lb = int(p0) // eps, int(math.ceil(p1) - 1) // eps
 
             def row_of(line: int) -> float:
-                frac = (line * eps - p0) / (p1 - p0)
-                return row0 + min(max(frac, 0.0), 1.0) * (row1 - row0)
+                return _row(line * eps, p0, p1, row0, row1, timing)
 
             line = la
             self._reach(line % lt, row0)
@@ -165,7 +174,7 @@ class Circle:
             r = min(r - 1, r_next)
 
 
-def user_reads(runs: Sequence[tuple[float, float, float, float, Any]], valid: int, size: int,
+def user_reads(runs: Sequence[tuple[float, float, float, float, Any, Any]], valid: int, size: int,
                 words: int, bw: int, addr: np.ndarray | None = None) -> tuple[int, list[tuple[float, int]], int]:
     """(DRAM reads, slide events, lines per slide) of SCALE-Sim's ``read_buffer`` in USER mode."""
     act_el = int(math.ceil(words * 0.5))
@@ -179,8 +188,8 @@ def user_reads(runs: Sequence[tuple[float, float, float, float, Any]], valid: in
         copies = None
     circle = Circle(lt, active, slide, eps, copies)
     if active < lt:
-        for p0, p1, r0, r1, flipped in runs:
-            circle.run(p0, p1, eps, r0, r1, flipped)
+        for p0, p1, r0, r1, flipped, timing in runs:
+            circle.run(p0, p1, eps, r0, r1, flipped, timing)
     pre_lines = int(math.ceil(pre_el / bw))
     first = min(int(math.ceil(act_el / bw)), int(math.ceil(size / bw)))
     return bw * (first + circle.calls * pre_lines), circle.events, pre_lines

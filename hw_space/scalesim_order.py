@@ -77,8 +77,8 @@ def diag_blocks(m_rows: int, width: int, block: int,
 
 
 def runs(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int
-          ) -> tuple[list[tuple[float, float, float, float, Any]], int, int, np.ndarray | None]:
-    """Demand runs ``(p0, p1, row0, row1, flipped)`` of one operand of one group (see
+          ) -> tuple[list[tuple[float, float, float, float, Any, Any]], int, int, np.ndarray | None]:
+    """Demand runs ``(p0, p1, row0, row1, flipped, timing)`` of one operand of one group (see
     :meth:`hw_space.scalesim_buffers.Circle.run`), its prefetch size ``E`` (with padding), valid size
     ``V`` and, for the ifmap, the address at each valid position (its copies can be searched).
 
@@ -115,6 +115,7 @@ def runs(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int
             i, c = np.divmod(np.arange(rf * n * w, dtype=np.int64), w)
             valid = (i // n) * w + c < k
         first, last, src = diag_blocks(nblk * blk_len, w, blk_len, valid)
+        diag = src // w + src % w  # anti-diagonal of each valid position: its skewed demand row
         nvalid, size = int(valid.sum()), nblk * blk_len * w
         if key == ("ws", "ifmap"):
             addr = address(a, src // w % px, np.minimum((src // w // px) * w + src % w, k - 1))
@@ -136,14 +137,14 @@ def runs(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int
         ends = np.cumsum(cnt.ravel()).reshape(cnt.shape)
         starts = ends - cnt
         nvalid = int(cnt.sum())
-    runs: list[tuple[float, float, float, float, Any]] = []
+    runs: list[tuple[float, float, float, float, Any, Any]] = []
     for fc in range(cf):
         for fr in range(rf):
             base = (fc * rf + fr) * per_fold
             if key == ("ws", "filter") or key == ("is", "ifmap"):
                 ur = min(rows, k - fr * rows)
                 sl = slice(fr * rows, fr * rows + ur)
-                runs.append((0.0, 0.0, base + rows - ur, 0.0, (starts[fc, sl], ends[fc, sl])))
+                runs.append((0.0, 0.0, base + rows - ur, 0.0, (starts[fc, sl], ends[fc, sl]), None))
                 continue
             if key == ("ws", "ifmap"):
                 blk, r0, r1 = fr, rows, rows + px + min(rows, k - fr * rows) - 1
@@ -154,7 +155,10 @@ def runs(dataflow: str, op: str, a: dict[str, int], rows: int, cols: int
             else:  # is filter
                 blk, r0, r1 = fr, rows, rows + n + min(rows, k - fr * rows) - 1
             if first[blk] >= 0:
-                runs.append((float(first[blk]), float(last[blk] + 1), base + r0, base + r1, None))
+                # element (t, c) of block blk is demanded at row base + prefix + t + c, where
+                # t + c = its anti-diagonal - blk * blk_len and prefix = r0
+                runs.append((float(first[blk]), float(last[blk] + 1), base + r0, base + r1, None,
+                             (diag, base + r0 - blk * blk_len)))
     return runs, size, nvalid, (addr if op == "ifmap" else None)
 
 
