@@ -5,7 +5,8 @@ This package never imports torch or hwnas (a test enforces it); ``onnx`` is impo
 layer workloads with SCALE-Sim topology CSV and ONNX extraction (``workload``), and SCALE-Sim-exact
 systolic compute cycles and utilisation for WS/OS/IS (``systolic``), a row-stationary model after
 Eyeriss (``rowstationary``), an energy/area table with its sources (``energy``), and the cost model
-(``cost``: cycles, traffic per memory level, latency, energy per level, area), vectorised.
+(``cost``: cycles, traffic per memory level, latency, energy per level, area), vectorised,
+and SCALE-Sim's memory system (``traffic``: SRAM/DRAM words per operand, USER-mode stall cycles).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
 from hw_space.cost import ENERGY_PARTS, CostModel  # noqa: E402
 from hw_space.energy import LEVELS, EnergyTable  # noqa: E402
 from hw_space.rowstationary import rs_compute_cycles, rs_mapping, rs_utilization  # noqa: E402
+from hw_space.traffic import TRAFFIC_KEYS, scalesim_traffic, spec_traffic, sram_traffic  # noqa: E402
 
 __all__ += ["ENERGY_PARTS", "LEVELS", "CostModel", "EnergyTable", "rs_compute_cycles", "rs_mapping",
             "rs_utilization"]
@@ -50,3 +52,4 @@ from hw_space.budget import BUDGETS, FixedBudgetSpace, ResourceBudget, budget_by
 from hw_space.mapper import BufferMapper  # noqa: E402
 
 __all__ += ["BUDGETS", "BufferMapper", "FixedBudgetSpace", "ResourceBudget", "budget_by_name"]
+__all__ += ["TRAFFIC_KEYS", "scalesim_traffic", "spec_traffic", "sram_traffic"]  # issue 19

@@ -36,6 +36,10 @@ words = inputs + output), no RF, no MACs (``macs`` 0); their ALU ops are charged
 
 Latency: ``total_cycles = max(compute, dram_bytes / dram_bw, noc_bytes / noc_bw)`` (perfect
 double buffering: the slowest stage bounds); ``latency_ms = total_cycles / clock``.
+SCALE-Sim memory system (issue 19, :mod:`hw_space.traffic`): per-layer SRAM/DRAM words per operand
+and ``stall_cycles`` as SCALE-Sim counts them, for ``ws``/``os``/``is``; when the spec sets
+``sram_kb`` and ``bandwidth_words`` (USER mode) the stalls add to the compute cycles inside the max
+above (``compute + stalls``); without them there are no stalls and nothing changes.
 Energy (µJ): ``Σ accesses × energy per access`` (DRAM: each word once at DRAM; global buffer:
 DRAM fills + NoC reads/writes; NoC level: NoC words + inter-PE hops; RF) ``+ MACs × MAC energy +
 leakage × area × time``, from :class:`hw_space.energy.EnergyTable`. Area: PEs + RF + global buffer.
@@ -69,6 +73,7 @@ from hw_space.mapper import BufferMapper
 from hw_space.rowstationary import rs_mapping
 from hw_space.spec import AcceleratorSpec
 from hw_space.systolic import LayersLike, compute_cycles, gemm_dims, layer_arrays
+from hw_space.traffic import spec_traffic
 from hw_space.workload import MEMORY_KINDS
 
 RF_ACCESSES_PER_MAC = {"ws": 1, "is": 1, "os": 2, "rs": 4}
@@ -100,13 +105,19 @@ class CostModel:
         mapper: (issue 19) a :class:`hw_space.mapper.BufferMapper` to search each layer's loop
             order and tiling of the buffer level; its DRAM words replace the fixed schedules' when
             fewer (never more). None (default): the fixed schedules only.
+        traffic: compute SCALE-Sim's per-operand traffic and stalls (:mod:`hw_space.traffic`);
+            default: only when ``spec.sram_kb`` is set (else those keys are zeros and
+            ``traffic_modelled`` is ``False``).
     """
 
     def __init__(self, spec: AcceleratorSpec, energy: EnergyTable | None = None,
-                 mapper: BufferMapper | None = None) -> None:
+                 mapper: BufferMapper | None = None, traffic: bool | None = None) -> None:
         self.spec = spec
         self.energy = energy if energy is not None else EnergyTable()
         self.mapper = mapper
+        # issue 19: SCALE-Sim traffic per operand; None = only when the spec sets sram_kb (keeps the
+        # search loops' cost-model calls as fast as before), True = always (hwnas hw cost)
+        self.traffic = spec.sram_kb is not None if traffic is None else bool(traffic)
 
     # ------------------------------------------------------------------ area
     def area_mm2(self) -> dict[str, float]:
@@ -131,6 +142,11 @@ class CostModel:
         ``zero_frac`` (a number or one per layer, in [0, 1]; default none) is the fraction of ifmap
         zeros that the PEs gate (:mod:`hw_space.physical`): that fraction of the MACs saves its MAC
         energy and one RF read, times ``EnergyTable.gate_eff``. Pass it only for hardware that gates.
+        And (issue 19,
+        :func:`hw_space.traffic.spec_traffic`) ``sram_ifmap_reads, sram_filter_reads,
+        sram_ofmap_writes, dram_ifmap_reads, dram_filter_reads, dram_ofmap_writes`` (words, as
+        SCALE-Sim counts them), ``stall_cycles`` and ``traffic_modelled`` (bool; ``False`` for ``rs``,
+        memory-bound steps and when the model was built without ``traffic``; their entries are 0).
 
         Raises:
             ValueError: ``batch`` is not a positive integer, or ``gbuf_bytes`` cannot hold one
@@ -229,7 +245,9 @@ class CostModel:
         noc_bytes = noc * wb
         dram_cyc = np.ceil(dram_bytes / s.dram_bytes_per_cycle).astype(np.int64)
         noc_cyc = np.ceil(noc_bytes / s.noc_bw).astype(np.int64)
-        total = np.maximum(np.maximum(comp, dram_cyc), noc_cyc)
+        # ---- issue 19: SCALE-Sim memory system (per-operand traffic; USER-mode stalls add to compute)
+        traffic = spec_traffic(s, a, nb, skip=mem if self.traffic else None, enabled=self.traffic)
+        total = np.maximum(np.maximum(comp + traffic["stall_cycles"], dram_cyc), noc_cyc)
         latency_ms = total / (s.clock_mhz * 1e3)
 
         # ---- energy (pJ -> uJ)
@@ -261,6 +279,7 @@ class CostModel:
             "dram_bytes": dram_bytes.astype(np.int64), "noc_bytes": noc_bytes.astype(np.int64),
             "gbuf_accesses": gbuf_acc.astype(np.int64), "array_hops": hops.astype(np.int64),
             "rf_accesses": rf_acc.astype(np.int64),
+            **traffic,  # issue 19: sram_*/dram_* words per operand, stall_cycles, traffic_modelled
         }
         for key, val in parts.items():
             out[f"energy_{key}_uj"] = np.asarray(val, dtype=np.float64)

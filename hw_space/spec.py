@@ -32,6 +32,7 @@ DATAFLOWS: tuple[str, ...] = ("ws", "os", "is", "rs")
 PRECISIONS: tuple[int, ...] = (8, 16)
 _INT_FIELDS = ("rows", "cols", "rf_bytes", "gbuf_bytes")
 _FLOAT_FIELDS = ("dram_bw", "noc_bw", "clock_mhz")
+_OPTIONAL_FIELDS = ("sram_kb", "bandwidth_words")  # issue 19: absent from to_dict() while None
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -66,8 +67,15 @@ class AcceleratorSpec:
             whole number of its channels, both or neither. When set, the DRAM bandwidth is the
             channels' (:attr:`dram_bytes_per_cycle`) and ``dram_bw`` is not used; DRAM energy per bit,
             PHY area and standby power come from the technology.
+        sram_kb: optional SCALE-Sim memory system (issue 19): three operand SRAMs ``(ifmap, filter,
+            ofmap)`` in KB, each a positive integer (words = ``KB * 1024 * 8 / precision_bits``,
+            at least 100). ``None`` (default): not modelled; :mod:`hw_space.traffic` then assumes
+            unbounded SRAMs.
+        bandwidth_words: optional SCALE-Sim USER-mode interface bandwidth, words per cycle (positive
+            integer; needs ``sram_kb``). ``None`` (default): SCALE-Sim's CALC mode, no stalls.
 
-    Construction raises ``ValueError`` with a one-line message naming the offending field.
+    The two optional fields are left out of :meth:`to_dict` while ``None``, so specs without them
+    serialise exactly as before. Construction raises ``ValueError`` with a one-line message naming the offending field.
     """
 
     rows: int
@@ -83,6 +91,9 @@ class AcceleratorSpec:
     voltage: float | None = None
     dram_tech: str | None = None
     dram_channels: int | None = None
+    # ---- issue 19: SCALE-Sim-style memory system (optional; see _OPTIONAL_FIELDS) ----
+    sram_kb: tuple[int, int, int] | None = None
+    bandwidth_words: int | None = None
 
     def __post_init__(self) -> None:
         for name in _INT_FIELDS:
@@ -98,6 +109,7 @@ class AcceleratorSpec:
             raise ValueError(f"precision_bits must be one of {PRECISIONS}, got {p!r}")
         object.__setattr__(self, "precision_bits", int(p))
         self._check_physical()
+        self._check_memory_system()
 
     # --- issue 19 physical costs ---
     def _check_physical(self) -> None:
@@ -122,14 +134,44 @@ class AcceleratorSpec:
             return self.dram_bw
         return channel_bytes_per_cycle(dram_tech(self.dram_tech), int(self.dram_channels or 0), self.clock_mhz)
 
+    def _check_memory_system(self) -> None:
+        """Validate/normalise the optional SCALE-Sim memory fields (issue 19)."""
+        kb = self.sram_kb
+        if kb is not None:
+            if isinstance(kb, (str, bytes)) or not isinstance(kb, Sequence) or len(kb) != 3:
+                raise ValueError(f"sram_kb must be three SRAM sizes in KB (ifmap, filter, ofmap), got {kb!r}")
+            for v in kb:
+                _check_positive_int("sram_kb entries", v)
+            object.__setattr__(self, "sram_kb", tuple(int(v) for v in kb))
+        bw = self.bandwidth_words
+        if bw is not None:
+            _check_positive_int("bandwidth_words", bw)
+            if kb is None:
+                raise ValueError("bandwidth_words needs sram_kb (the three operand SRAM sizes)")
+            object.__setattr__(self, "bandwidth_words", int(bw))
+
+    @property
+    def sram_words(self) -> tuple[int, int, int] | None:
+        """The three operand SRAMs in words of ``precision_bits``, or ``None`` (issue 19)."""
+        if self.sram_kb is None:
+            return None
+        wb = self.precision_bits // 8
+        return tuple(kb * 1024 // wb for kb in self.sram_kb)  # type: ignore[return-value]
+
     @property
     def num_pes(self) -> int:
         """Number of processing elements, ``rows * cols``."""
         return self.rows * self.cols
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of all fields."""
-        return dataclasses.asdict(self)
+        """Plain JSON-serialisable dict of all fields (optional fields only when set)."""
+        d = dataclasses.asdict(self)
+        for name in _OPTIONAL_FIELDS:
+            if d[name] is None:
+                del d[name]
+        if d.get("sram_kb") is not None:
+            d["sram_kb"] = list(d["sram_kb"])
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AcceleratorSpec:

@@ -34,9 +34,25 @@ def build_spec(args: argparse.Namespace) -> Any:
         else:
             spec = AcceleratorSpec(**DEFAULT_SPEC)
         overrides = {f: getattr(args, f) for f in _FLAG_FIELDS if getattr(args, f, None) is not None}
+        overrides.update(_memory_overrides(args))
         return dataclasses.replace(spec, **overrides)
     except (ValueError, ImportError) as exc:
         raise CLIError(str(exc).splitlines()[0]) from None
+
+
+def _memory_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--sram-kb I,F,O`` and ``--bandwidth-words N`` (issue 19) as spec fields; one-line ``CLIError``."""
+    out: dict[str, Any] = {}
+    text = getattr(args, "sram_kb", None)
+    if text is not None:
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise CLIError(f"--sram-kb must be three positive KB sizes ifmap,filter,ofmap (e.g. 64,64,64), "
+                           f"got {text!r}")
+        out["sram_kb"] = tuple(int(p) for p in parts)
+    if getattr(args, "bandwidth_words", None) is not None:
+        out["bandwidth_words"] = args.bandwidth_words
+    return out
 
 
 def load_layers(args: argparse.Namespace) -> list[Any]:
@@ -70,7 +86,7 @@ def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
     """The ``--json`` document: ``{"layers": [...], "network": {...}, "spec": {...}}``."""
     from hw_space import ENERGY_PARTS, CostModel
 
-    model = CostModel(spec)
+    model = CostModel(spec, traffic=True)
     try:
         d = model.layers(layers, batch=batch)
     except ValueError as exc:
@@ -83,22 +99,41 @@ def cost_report(spec: Any, layers: list[Any], batch: int) -> dict[str, Any]:
             "energy_uj": float(d["energy_uj"][i]), "utilization": float(d["utilization"][i]),
             "dram_bytes": int(d["dram_bytes"][i]), "power_mw": float(d["power_mw"][i]),
             "energy_breakdown_uj": {p: float(d[f"energy_{p}_uj"][i]) for p in ENERGY_PARTS},
+            "traffic": _traffic(d, i), "stall_cycles": int(d["stall_cycles"][i]),
         })
     return {"layers": rows, "network": model.network(layers, batch, per_layer=d), "spec": spec.to_dict()}
+
+
+def _traffic(d: dict[str, Any], i: int) -> dict[str, dict[str, int]] | None:
+    """Layer ``i``'s SCALE-Sim traffic in words, ``{"sram": {...}, "dram": {...}}``; ``None`` where
+    SCALE-Sim has no model (the ``rs`` dataflow, memory-bound steps)."""
+    if not bool(d["traffic_modelled"][i]):
+        return None
+    return {level: {f"{op}_{rw}": int(d[f"{level}_{op}_{rw}"][i])
+                    for op, rw in (("ifmap", "reads"), ("filter", "reads"), ("ofmap", "writes"))}
+            for level in ("sram", "dram")}
+
+
+def _kwords(traffic: dict[str, dict[str, int]] | None, level: str) -> str:
+    return "-" if traffic is None else f"{sum(traffic[level].values()) / 1e3:,.1f}"
 
 
 def format_cost(report: dict[str, Any]) -> str:
     """Human-readable per-layer table and network totals."""
     s, n = report["spec"], report["network"]
     head = (f"{'layer':<22} {'kind':<7} {'compute cyc':>12} {'total cyc':>12} {'latency ms':>11} {'energy uJ':>11} "
-            f"{'util':>6}")
+            f"{'util':>6} {'SRAM kw':>9} {'DRAM kw':>9} {'stalls':>9}")
+    mem = ("; SRAMs " + "/".join(str(v) for v in s["sram_kb"]) + " KB (ifmap/filter/ofmap), "
+           + (f"USER {s['bandwidth_words']} words/cyc" if s.get("bandwidth_words") else "CALC")
+           if s.get("sram_kb") else "")
     lines = [f"{s['rows']}x{s['cols']} {s['dataflow'].upper()}, RF {s['rf_bytes']} B/PE, buffer "
              f"{s['gbuf_bytes'] / 1024:g} KB, DRAM {_dram_text(s)}, NoC {s['noc_bw']:g} B/cyc, "
-             f"{s['clock_mhz']:g} MHz, {s['precision_bits']}-bit; batch {n['batch']}", head, "-" * len(head)]
+             f"{s['clock_mhz']:g} MHz, {s['precision_bits']}-bit; batch {n['batch']}{mem}", head, "-" * len(head)]
     for r in report["layers"]:
         name = r["name"] if len(r["name"]) <= 22 else "…" + r["name"][-21:]
         lines.append(f"{name:<22} {r['kind']:<7} {r['compute_cycles']:>12,} {r['total_cycles']:>12,} "
-                     f"{r['latency_ms']:>11.4f} {r['energy_uj']:>11.2f} {r['utilization']:>6.1%}")
+                     f"{r['latency_ms']:>11.4f} {r['energy_uj']:>11.2f} {r['utilization']:>6.1%} "
+                     f"{_kwords(r['traffic'], 'sram'):>9} {_kwords(r['traffic'], 'dram'):>9} {r['stall_cycles']:>9,}")
     br = ", ".join(f"{k} {v:.1f}" for k, v in n["energy_breakdown_uj"].items())
     lines += ["-" * len(head),
               f"network: {n['layers']} layers, {n['macs']:,} MACs, {n['total_cycles']:,} cycles "
@@ -127,7 +162,8 @@ def add_parsers(sub: Any) -> None:
         "cost", help="cycles, latency, energy and area of a network on an accelerator",
         description="Analytical cost of each conv/GEMM layer on one accelerator (SCALE-Sim-exact systolic "
         "compute cycles for ws/os/is, an Eyeriss row-stationary model for rs; memory traffic per level; "
-        "energy from Eyeriss's normalised access costs). Flags override fields of --spec.")
+        "energy from Eyeriss's normalised access costs; per layer, SCALE-Sim's SRAM/DRAM traffic per operand "
+        "and stall cycles). Flags override fields of --spec.")
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     src.add_argument("--onnx", metavar="FILE", help="ONNX model (conv, gemm, matmul layers)")
@@ -146,6 +182,12 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--dram-tech", dest="dram_tech", help="DRAM technology: lpddr4, ddr3, gddr5, hbm2 "
                    "(needs --dram-channels; replaces --dram-bw)")
     q.add_argument("--dram-channels", dest="dram_channels", type=int, help="whole DRAM channels of --dram-tech")
+    q.add_argument("--sram-kb", dest="sram_kb", metavar="I,F,O",
+                   help="SCALE-Sim memory system: ifmap,filter,ofmap SRAM sizes in KB, e.g. 64,64,64 "
+                   "(per-layer traffic then counts DRAM re-reads; default: unbounded SRAMs)")
+    q.add_argument("--bandwidth-words", dest="bandwidth_words", type=int, metavar="N",
+                   help="SCALE-Sim USER-mode interface bandwidth, words/cycle (needs --sram-kb; adds "
+                   "stall cycles to the latency); default: CALC mode, no stalls")
     q.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_hw_cost)
