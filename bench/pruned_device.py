@@ -11,7 +11,7 @@ Issue 15's "third-party table" check, end to end with the product's own commands
    product knows nothing of how they were timed. The latency written is the run's
    reference-normalised value, ``ref_ratio`` x the run's median reference level (drift between
    batches divided out), or ``median_ms`` with ``--raw``;
-3. ``hwnas predictor train`` (GNN, GBDT, linear, FLOPs) on ``--train`` of them (default 900),
+3. ``hwnas predictor train`` (GNN, GBDT, FLOPs) on ``--train`` of them (default 900),
    from graphs of the DEFAULT (reference-form) export, and ``hwnas predictor eval`` on the rest:
    Spearman and the share within ±10%;
 4. the noise ceiling: ``--ceiling`` (default 100) of the evaluation cells measured again in a
@@ -67,7 +67,7 @@ def main() -> int:
     ap.add_argument("--cells", type=int, default=1100, help="cells measured (default 1100)")
     ap.add_argument("--train", type=int, default=900, help="cells trained on (default 900); the rest are scored")
     ap.add_argument("--ceiling", type=int, default=100, help="evaluation cells measured again (default 100)")
-    ap.add_argument("--kinds", default="gnn,gbdt,linear,flops", help="predictor kinds (default gnn,gbdt,linear,flops)")
+    ap.add_argument("--kinds", default="gnn,gbdt,flops", help="predictor kinds (default gnn,gbdt,flops)")
     ap.add_argument("--raw", action="store_true", help="write median_ms, not the reference-normalised latency")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path(".bench/pruned"))
