@@ -72,6 +72,8 @@ def main() -> int:
     ap.add_argument("--pool", type=int, default=2000, help="suggest's candidates (default 2000)")
     ap.add_argument("--form", choices=("reference", "pruned"), default="reference")
     ap.add_argument("--device-name", default="onboard-this-cpu")
+    ap.add_argument("--threads", type=int, default=1, help="the agent's intra-op threads (default 1: onnxruntime's "
+                    "default takes every core and spins, which on a shared 2-core machine makes runs disagree)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-ceiling", dest="ceiling", action="store_false",
                     help="skip measuring the evaluation cells a second time (the noise ceiling)")
@@ -93,7 +95,7 @@ def main() -> int:
          "--pool", str(args.pool), "--seed", str(args.seed), "--out", str(sugg), *common], "suggest", t)  # fmt: skip
     run(["hwnas", "export", "--space", "nb201", "--archs", str(sugg), "--out", str(work / "sugg_models"),
          "--form", args.form, "--json"], "export", t)  # fmt: skip
-    run(["device_agent", "run", "--models", str(work / "sugg_models"), "--db", db, "--device-name", dev,
+    run(["device_agent", "run", "--threads", str(args.threads), "--models", str(work / "sugg_models"), "--db", db, "--device-name", dev,
          "--progress", "none", "--json"], "measure", t)  # fmt: skip
     run(["hwnas", "predictor", "adapt", "--base", args.base, "--db", db, "--device", dev, "--samples", str(args.k),
          "--out", str(work / "flow.json"), *common], "adapt", t)  # fmt: skip
@@ -119,7 +121,7 @@ def main() -> int:
     t_score = time.perf_counter()
     run(["hwnas", "export", "--space", "nb201", "--archs", str(every), "--out", str(work / "all_models"),
          "--form", args.form, "--json"], "export all", t)  # fmt: skip
-    run(["device_agent", "run", "--models", str(work / "all_models"), "--db", db, "--device-name", dev, "--force",
+    run(["device_agent", "run", "--threads", str(args.threads), "--models", str(work / "all_models"), "--db", db, "--device-name", dev, "--force",
          "--progress", "none", "--json"], "measure all", t)  # fmt: skip
     run(["hwnas", "predictor", "adapt", "--base", args.base, "--db", db, "--device", dev, "--archs", str(sugg),
          "--out", str(work / "sugg.json"), *common], "adapt", t)  # fmt: skip
@@ -140,7 +142,7 @@ def main() -> int:
         db2 = str(work / "again.db")
         run(["hwnas", "export", "--space", "nb201", "--archs", str(evals), "--out", str(work / "eval_models"),
              "--form", args.form, "--json"], "export again", t)  # fmt: skip
-        run(["device_agent", "run", "--models", str(work / "eval_models"), "--db", db2, "--device-name", dev,
+        run(["device_agent", "run", "--threads", str(args.threads), "--models", str(work / "eval_models"), "--db", db2, "--device-name", dev,
              "--progress", "none", "--json"], "measure again", t)  # fmt: skip
         ceiling = noise_ceiling(db, db2, dev, set(evals.read_text().split()))
 

@@ -20,7 +20,7 @@ Issue 15's "third-party table" check, end to end with the product's own commands
 Goal (issue 15): Spearman >= 0.98 and >= 90% within ±10% on the rest, or this machine's noise
 ceiling for the same cells where that is lower.
 
-    python bench/pruned_device.py [--cells 1100] [--train 900] [--ceiling 100] [--work .bench/pruned]
+    python bench/pruned_device.py [--cells 1100] [--train 900] [--ceiling 100] [--threads 1] [--work .bench/pruned]
 
 A second run with the same ``--work`` resumes the measurements (the agent skips measured models).
 """
@@ -69,6 +69,8 @@ def main() -> int:
     ap.add_argument("--ceiling", type=int, default=100, help="evaluation cells measured again (default 100)")
     ap.add_argument("--kinds", default="gnn,gbdt,flops", help="predictor kinds (default gnn,gbdt,flops)")
     ap.add_argument("--raw", action="store_true", help="write median_ms, not the reference-normalised latency")
+    ap.add_argument("--threads", type=int, default=1, help="the agent's intra-op threads (default 1: onnxruntime's "
+                    "default takes every core and spins, which on a shared 2-core machine makes runs disagree)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path(".bench/pruned"))
     ap.add_argument("--json", type=Path, help="also write the numbers here")
@@ -100,7 +102,7 @@ def main() -> int:
     if not (models / "manifest.jsonl").is_file():
         run(["hwnas", "export", "--space", "nb201", "--archs", str(work / "all.txt"), "--out", str(models),
              "--form", "pruned", "--json"], "export pruned", t)  # fmt: skip
-    run(["device_agent", "run", "--models", str(models), "--db", str(work / "meas.db"), "--device-name", "this-cpu",
+    run(["device_agent", "run", "--threads", str(args.threads), "--models", str(models), "--db", str(work / "meas.db"), "--device-name", "this-cpu",
          "--progress", "none", "--json"], "measure", t)  # fmt: skip
 
     # 2. the third-party table, keyed by arch string, imported
@@ -132,7 +134,7 @@ def main() -> int:
     if not (again_models / "manifest.jsonl").is_file():
         run(["hwnas", "export", "--space", "nb201", "--archs", str(work / "again.txt"), "--out", str(again_models),
              "--form", "pruned", "--json"], "export again", t)  # fmt: skip
-    run(["device_agent", "run", "--models", str(again_models), "--db", str(work / "again.db"),
+    run(["device_agent", "run", "--threads", str(args.threads), "--models", str(again_models), "--db", str(work / "again.db"),
          "--device-name", "this-cpu", "--progress", "none", "--json"], "measure again", t)  # fmt: skip
     second = table_rows(work / "again.db", args.raw)
     from hwnas.predictors.metrics import evaluate
