@@ -14,6 +14,7 @@ from hw_space.budget import (BUDGETS, EDGE_TPU_BUDGET, EYERISS_BUDGET, EYERISS_V
                              budget_by_name, budget_pe_shapes, physical_space)
 from hw_space.physical import EYERISS_VF
 from hwnas.codesign import JointSpace
+from hwnas.codesign.joint_space import hw_key, parse_hw_key
 from hwnas.errors import CLIError
 from hwnas.space import NB201Space
 
@@ -93,6 +94,7 @@ def test_physical_space_prices_voltage_and_dram_channels() -> None:
         assert spec.voltage in EYERISS_VOLTAGES and spec.clock_mhz == EYERISS_VF.f_max_mhz(spec.voltage)
         assert spec.dram_tech == "lpddr4" and spec.dram_channels in (1, 2, 4)
         assert space.decode(space.encode(spec)) == spec and spec.num_pes <= 168
+        assert parse_hw_key(hw_key(spec)) == spec  # the joint space's text form keeps V and channels
         seen.add((spec.voltage, spec.dram_channels))
     assert len(seen) == 15
     lo, hi = (space.decode([0, 0, 0, i, 0]) for i in (0, 4))

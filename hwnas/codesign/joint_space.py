@@ -36,23 +36,32 @@ from hwnas.space.base import Arch, SearchSpace, check_vector
 
 _NUM = r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 _HW_KEY = re.compile(
-    rf"^(ws|os|is|rs)-(\d+)x(\d+)-rf(\d+)-gb(\d+)(k?)-dram{_NUM}-noc{_NUM}-{_NUM}mhz-(\d+)b$"
+    rf"^(ws|os|is|rs)-(\d+)x(\d+)-rf(\d+)-gb(\d+)(k?)-dram{_NUM}-noc{_NUM}-{_NUM}mhz-(\d+)b"
+    rf"(?:-{_NUM}v)?(?:-([a-z0-9]+)x(\d+))?$"
 )
 
 
 def _num(value: float) -> str:
-    return f"{value:g}"
+    """Shortest text that reads back as exactly ``value`` (``800``, or every digit of a derived clock)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def hw_key(spec: AcceleratorSpec) -> str:
     """Compact canonical string of an accelerator, e.g. ``ws-16x16-rf64-gb256k-dram16-noc64-800mhz-8b``.
 
     The global buffer is written in KiB (``k`` suffix) when a whole number of KiB, else in bytes.
-    :func:`parse_hw_key` inverts it exactly.
+    The physical fields follow when set (issue 19): ``-0.9v`` (supply) and ``-lpddr4x2`` (DRAM
+    technology x channels). :func:`parse_hw_key` inverts it exactly.
     """
     gb = f"{spec.gbuf_bytes // 1024}k" if spec.gbuf_bytes % 1024 == 0 else str(spec.gbuf_bytes)
-    return (f"{spec.dataflow}-{spec.rows}x{spec.cols}-rf{spec.rf_bytes}-gb{gb}-dram{_num(spec.dram_bw)}"
-            f"-noc{_num(spec.noc_bw)}-{_num(spec.clock_mhz)}mhz-{spec.precision_bits}b")
+    key = (f"{spec.dataflow}-{spec.rows}x{spec.cols}-rf{spec.rf_bytes}-gb{gb}-dram{_num(spec.dram_bw)}"
+           f"-noc{_num(spec.noc_bw)}-{_num(spec.clock_mhz)}mhz-{spec.precision_bits}b")
+    if spec.voltage is not None:
+        key += f"-{_num(spec.voltage)}v"
+    if spec.dram_tech is not None:
+        key += f"-{spec.dram_tech}x{spec.dram_channels}"
+    return key
 
 
 def parse_hw_key(text: str) -> AcceleratorSpec:
@@ -60,10 +69,12 @@ def parse_hw_key(text: str) -> AcceleratorSpec:
     m = _HW_KEY.match(text.strip().lower())
     if not m:
         raise ValueError(f"hardware key must read like ws-16x16-rf64-gb256k-dram16-noc64-800mhz-8b, got {text!r}")
-    df, rows, cols, rf, gb, kib, dram, noc, clock, prec = m.groups()
+    df, rows, cols, rf, gb, kib, dram, noc, clock, prec, volt, tech, channels = m.groups()
     return AcceleratorSpec(rows=int(rows), cols=int(cols), rf_bytes=int(rf),
                            gbuf_bytes=int(gb) * (1024 if kib else 1), dataflow=df, dram_bw=float(dram),
-                           noc_bw=float(noc), clock_mhz=float(clock), precision_bits=int(prec))
+                           noc_bw=float(noc), clock_mhz=float(clock), precision_bits=int(prec),
+                           voltage=None if volt is None else float(volt), dram_tech=tech,
+                           dram_channels=None if channels is None else int(channels))
 
 
 class JointSpace(SearchSpace):
