@@ -27,21 +27,18 @@ _RUN_DESCRIPTION = """\
 Measure the latency of every .onnx file in a folder on this device and store the results in a
 latency database.
 
-Protocol --protocol interleaved (the default): the models are taken in even batches of at most
---batch-size and kept loaded in one guarded worker process with the agent's fixed drift reference
-network. Each model is loaded once (session with --threads intra-op threads, 1 inter-op thread,
-sequential, all graph optimisations; deterministic random inputs), runs --warmup calls discarded,
-and `number` is calibrated once so that a visit of `number` back-to-back calls lasts at least
---min-repeat-ms. Then the batch is timed in rounds: each round visits every model and the reference
-once, in a fresh shuffled order (one untimed call, then `number` timed calls; sample = visit time /
-number). Each sample is divided by the machine's level at that moment, taken from the visits of the
-batch's other models next to it in time (the drift the batch shares; the timed samples are kept as
-raw_samples_ms). A model stops after --min-rounds once the half-width of its interval is at most
---target-ci of its median, when the batch has used --time-cap-s per model, or at --max-rounds. The
-stored interval (repeat-pi95) is a 95% interval for the median that a repeat run would report,
-from the spread between rounds; each row also stores the run's reference and ref_ratio (its median
-over the reference's median in the batch), which divides drift between runs out of rankings.
-Batches are stored whole.
+Protocol --protocol interleaved (the default): even batches of at most --batch-size models stay
+loaded in one guarded worker process with the agent's fixed drift reference network (--threads
+intra-op threads, 1 inter-op thread, all graph optimisations, deterministic inputs; --warmup calls
+discarded; `number` calibrated so that `number` back-to-back calls last >= --min-repeat-ms). The
+batch is timed in rounds, each visiting every model and the reference once in a fresh shuffled
+order (one untimed call, then `number` timed ones; sample = visit time / number). Each sample is
+divided by the machine's level at that moment, from the batch's other models' visits next to it in
+time (the timed samples are kept as raw_samples_ms). A model stops after --min-rounds once its
+interval's half-width is at most --target-ci of its median, when the batch has used --time-cap-s
+per model, or at --max-rounds. The stored interval (repeat-pi95) is a 95% interval for the median
+a repeat run would report; each row also stores ref_ratio (its median over the reference's median
+in the batch), which divides drift between runs out of rankings. Batches are stored whole.
 
 Protocol --protocol sequential (before hwnas 0.2): one model after another, --repeats visits
 back to back; the interval (median-ci95) is the median's 95% CI over those repeats.
