@@ -26,7 +26,7 @@ convs).
 What each model counts, so what the ratios can and cannot mean:
 
 * hw_space energy = DRAM + global buffer + NoC (buffer <-> array words and inter-PE hops) + RF + MAC
-  + leakage. ZigZag has no interconnect energy (its ``calc_energy`` says "TODO: Interconnection
+  + leakage. ZigZag has no interconnect energy (its ``calc_energy`` leaves interconnection energy out as future work:
   energy") and no leakage, so the energy ratio is printed twice: ``E all`` (hw_space's total) and
   ``E cmp`` (hw_space without NoC and leakage: the parts both models count).
 * hw_space latency = ``max(compute, DRAM words / dram_bw, NoC words / noc_bw)``, perfect double

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw_space.physical import EYERISS_VF, dram_tech
-from hw_space.spec import DATAFLOWS, AcceleratorSpec
+from hw_space.spec import DATAFLOWS, AcceleratorSpec, mutate_vector
 
 
 @dataclass(frozen=True)
@@ -296,14 +296,7 @@ class FixedBudgetSpace:
 
     def mutate(self, spec: AcceleratorSpec, rng: np.random.Generator) -> AcceleratorSpec:
         """Change one position (among those with > 1 choice) to a different choice."""
-        vec = self.encode(spec)
-        cards = self.cardinalities
-        live = [i for i, c in enumerate(cards) if c > 1]
-        if not live:
-            raise ValueError("fixed-budget space has a single design; nothing to mutate")
-        pos = live[int(rng.integers(len(live)))]
-        vec[pos] = (vec[pos] + int(rng.integers(1, cards[pos]))) % cards[pos]
-        return self.decode(vec)
+        return self.decode(mutate_vector(self.encode(spec), self.cardinalities, rng, "fixed-budget space"))
 
 
 #: Supplies searched with ``physical_space`` (V): Eyeriss's published range, JSSC 2017 Table IV

@@ -231,6 +231,17 @@ def _yaml() -> Any:
     return yaml
 
 
+def mutate_vector(vec: np.ndarray, cards: Sequence[int], rng: np.random.Generator, what: str) -> np.ndarray:
+    """``vec`` with one position (among those with > 1 choice) moved to a different choice, drawn
+    from ``rng``; ``ValueError`` naming ``what`` when every position has a single choice."""
+    live = [i for i, c in enumerate(cards) if c > 1]
+    if not live:
+        raise ValueError(f"{what} has a single design; nothing to mutate")
+    pos = live[int(rng.integers(len(live)))]
+    vec[pos] = (vec[pos] + int(rng.integers(1, cards[pos]))) % cards[pos]
+    return vec
+
+
 def _default_pe_shapes() -> tuple[tuple[int, int], ...]:
     sides = (8, 16, 32, 64)
     return tuple((r, c) for r in sides for c in sides) + ((12, 14),)
@@ -327,14 +338,7 @@ class DesignSpace:
 
     def mutate(self, spec: AcceleratorSpec, rng: np.random.Generator) -> AcceleratorSpec:
         """Change one field (among those with >1 choice) to a different choice."""
-        vec = self.encode(spec)
-        cards = self.cardinalities
-        live = [i for i, c in enumerate(cards) if c > 1]
-        if not live:
-            raise ValueError("hw design space has a single design; nothing to mutate")
-        pos = live[int(rng.integers(len(live)))]
-        vec[pos] = (vec[pos] + int(rng.integers(1, cards[pos]))) % cards[pos]
-        return self._spec(vec)
+        return self._spec(mutate_vector(self.encode(spec), self.cardinalities, rng, "hw design space"))
 
     def _spec(self, vec: Sequence[int]) -> AcceleratorSpec:
         rows, cols = self.pe_shapes[vec[0]]
