@@ -45,13 +45,13 @@ DEVICE = "this-cpu-pruned"
 
 
 def table_rows(db_path: Path, raw: bool) -> dict[str, float]:
-    """arch string -> latency (ms) of the run in ``db_path``: ``ref_ratio`` x the median reference
-    level of the run's batches (or ``median_ms`` with ``raw``). Models without a ratio keep
+    """arch string -> latency (ms) of the run in ``db_path``: ``ref_ratio`` x the median panel
+    level of its runs (:meth:`latency_db.LatencyDB.reference_runs`) (or ``median_ms`` with ``raw``). Models without a ratio keep
     their median."""
     from latency_db import LatencyDB
 
     with LatencyDB(db_path, read_only=True) as db:
-        levels = [r.median_ms for r in db.measurements(space="reference", status="ok") if r.median_ms]
+        levels = [run["median_ms"] for run in db.reference_runs() if run["median_ms"]]  # panel levels
         level = float(np.median(levels)) if levels else None
         out = {}
         for r in db.measurements(status="ok"):

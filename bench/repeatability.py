@@ -13,8 +13,9 @@ to back, each into a fresh database, and prints:
 * for ``interleaved``, four views of the same two runs (:func:`interleaved_views`): the raw
   medians; the drift-corrected ones the agent stores (each visit divided by the batch's level at
   that moment, from the neighbouring visits of the other models: ``device_agent.drift``); the
-  ratio to the reference per round as the agent computed it before that correction; and the stored
-  ``ref_ratio`` (the same ratio on drift-corrected samples) -- and the runs' reference medians.
+  ratio to the small reference alone (the agent's only reference before the panel); and the stored
+  ``ref_ratio``, over the batch's panel level (geometric mean of three references' medians) -- and
+  the runs' panel levels.
 
 Goals (issue 12): >= 10 of 12 and >= 85% of 50 within 3%, Spearman >= 0.98, coverage >= 90%, wall
 time per model no more than 2x the sequential protocol's.
@@ -83,20 +84,23 @@ def interleaved_views(db: Path) -> dict[str, dict[str, dict[str, Any]]]:
     * ``raw``: the median of the samples as timed, with :func:`repeat_interval` of those samples;
     * ``drift-corrected``: what the agent stores (samples divided by the batch's level at each visit,
       :mod:`device_agent.drift`), with the stored interval;
-    * ``/ reference, per round``: the median over rounds of raw sample / the reference's raw sample
-      of the same round (the ratio before the drift correction), with its ``ratio_bounds``;
-    * ``/ reference``: the stored ``ref_ratio`` (the same on drift-corrected samples) and its interval.
+    * ``/ small reference``: the drift-corrected median over the small reference's (v1, the only
+      reference before the panel; how ``ref_ratio`` was defined then), with the stored ratio's
+      relative interval;
+    * ``/ reference panel``: the stored ``ref_ratio`` (over the geometric mean of the three
+      references' medians) and its interval.
     """
     import numpy as np
 
+    from device_agent.reference import REFERENCE_ARCH
     from device_agent.stats import repeat_interval
     from latency_db import LatencyDB
 
     views: dict[str, dict[str, dict[str, Any]]] = {v: {} for v in VIEWS}
     with LatencyDB(db, read_only=True) as conn:
         keys = {m.sha256: m.key for m in conn.models()}
-        refs = {(r.environment["run_id"], r.environment["batch"]): r
-                for r in conn.measurements(space="reference", status="ok")}
+        small = {(r.environment["run_id"], r.environment["batch"]): r
+                 for r in conn.measurements(space="reference", status="ok") if r.arch == REFERENCE_ARCH}
         for r in conn.measurements(status="ok"):
             env, key = r.environment, keys[r.model_sha256]
             raw = np.asarray(env.get("raw_samples_ms", r.samples_ms))
@@ -104,29 +108,28 @@ def interleaved_views(db: Path) -> dict[str, dict[str, dict[str, Any]]]:
             views["raw"][key] = {"median": float(np.median(raw)), "lo": ri.low if ri else raw.min(),
                                  "hi": ri.high if ri else raw.max()}
             views["drift-corrected"][key] = {"median": r.median_ms, "lo": r.ci_low_ms, "hi": r.ci_high_ms}
-            if "ref_ratio" in env and "ref_ratio_interval" in env:
-                lo, hi = env["ref_ratio_interval"]
-                views["/ reference"][key] = {"median": env["ref_ratio"], "lo": lo, "hi": hi}
-            ref = refs.get((env.get("run_id"), env.get("batch")))
-            if ref is not None:
-                by_round = dict(zip(_rounds(ref), ref.environment.get("raw_samples_ms", ref.samples_ms)))
-                mine = _rounds(r)
-                if all(k in by_round for k in mine):
-                    ref_x = np.array([by_round[k] for k in mine])
-                    ratio = float(np.median(raw / ref_x))
-                    parts = repeat_interval(raw, ref_x)
-                    lo, hi = parts.ratio_bounds(ratio) if parts else (ratio, ratio)
-                    views["/ reference, per round"][key] = {"median": ratio, "lo": lo, "hi": hi}
+            if "ref_ratio" not in env or "ref_ratio_interval" not in env:
+                continue
+            lo, hi = env["ref_ratio_interval"]
+            views["/ reference panel"][key] = {"median": env["ref_ratio"], "lo": lo, "hi": hi}
+            ref = small.get((env.get("run_id"), env.get("batch")))
+            if ref is not None and ref.median_ms:
+                ratio = r.median_ms / ref.median_ms
+                views["/ small reference"][key] = {"median": ratio, "lo": ratio * lo / env["ref_ratio"],
+                                                   "hi": ratio * hi / env["ref_ratio"]}
     return views
 
 
-def _rounds(record: Any) -> list[int]:
-    """The round of each sample: the agent visits every active model once per round, so a model's
-    k-th sample is from round k (models that stopped early have a prefix of the rounds)."""
-    return list(range(len(record.samples_ms)))
+VIEWS = ("raw", "drift-corrected", "/ small reference", "/ reference panel")
 
 
-VIEWS = ("raw", "drift-corrected", "/ reference, per round", "/ reference")
+def panel_levels(references: list[dict[str, Any]]) -> list[float]:
+    """Each batch's panel level (geometric mean of its references' medians) from ``--json`` rows."""
+    by_batch: dict[Any, list[float]] = {}
+    for r in references:
+        if r["status"] == "ok":
+            by_batch.setdefault(r["batch"], []).append(float(np.log(r["median_ms"])))
+    return [round(float(np.exp(np.mean(v))), 4) for _, v in sorted(by_batch.items())]
 
 
 def line(name: str, c: dict[str, float], s_per_model: float | None) -> str:  # noqa: D103
@@ -178,9 +181,9 @@ def main() -> int:
                         cv = compare(va[view], vb[view], "median", "lo", "hi")
                         summary[f"{protocol}{n}-{view}"] = cv
                         print(line(f"interleaved {view}", cv, walls[protocol] if view == "raw" else None))
-                refs = [[r["median_ms"] for r in rep["references"] if r["status"] == "ok"] for rep, _ in runs]
+                refs = [panel_levels(rep["references"]) for rep, _ in runs]
                 drifts = [r["drift_within"] for rep, _ in runs for r in rep["references"] if r.get("drift_within") is not None]
-                print(f"  reference medians, ms: run 1 {[round(v, 4) for v in refs[0]]}, run 2 {[round(v, 4) for v in refs[1]]}; "
+                print(f"  panel levels per batch, ms: run 1 {refs[0]}, run 2 {refs[1]}; "
                       f"drift within batches {min(drifts, default=0):+.1%} .. {max(drifts, default=0):+.1%}")
         if "interleaved" in walls and "sequential" in walls:
             print(f"  wall time per model, interleaved / sequential: {walls['interleaved'] / walls['sequential']:.2f}x")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from device_agent import PROTOCOL_VERSION, __version__
+from device_agent.report import fmt_ms, print_table, reference_row
 
 PROG = "device_agent"
 DEFAULT_DB = os.path.join(".hwnas", "latency.db")
@@ -28,17 +29,17 @@ Measure the latency of every .onnx file in a folder on this device and store the
 latency database.
 
 Protocol --protocol interleaved (the default): even batches of at most --batch-size models stay
-loaded in one guarded worker process with the agent's fixed drift reference network (--threads
+loaded in one guarded worker process with the agent's three fixed drift references (--threads
 intra-op threads, 1 inter-op thread, all graph optimisations, deterministic inputs; --warmup calls
 discarded; `number` calibrated so that `number` back-to-back calls last >= --min-repeat-ms). The
-batch is timed in rounds, each visiting every model and the reference once in a fresh shuffled
+batch is timed in rounds, each visiting every model and reference once in a fresh shuffled
 order (one untimed call, then `number` timed ones; sample = visit time / number). Each sample is
 divided by the machine's level at that moment, from the batch's other models' visits next to it in
 time (the timed samples are kept as raw_samples_ms). A model stops after --min-rounds once its
 interval's half-width is at most --target-ci of its median, when the batch has used --time-cap-s
 per model, or at --max-rounds. The stored interval (repeat-pi95) is a 95% interval for the median
-a repeat run would report; each row also stores ref_ratio (its median over the reference's median
-in the batch), which divides drift between runs out of rankings. Batches are stored whole.
+a repeat run would report; each row also stores ref_ratio (its median over the batch's panel level,
+the geometric mean of the references' medians), which divides drift between runs out of rankings. Batches are stored whole.
 
 Protocol --protocol sequential (before hwnas 0.2): one model after another, --repeats visits
 back to back; the interval (median-ci95) is the median's 95% CI over those repeats.
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=int, default=10, metavar="N",
                      help="inference calls run and discarded before timing (>= 0)")
     run.add_argument("--protocol", choices=("interleaved", "sequential"), default="interleaved",
-                     help="interleaved: batches timed in shuffled rounds with a drift reference; sequential: one "
+                     help="interleaved: batches timed in shuffled rounds with drift references; sequential: one "
                           "model after another, --repeats back-to-back visits each (see above)")
     run.add_argument("--min-rounds", type=int, default=20, metavar="N",
                      help="interleaved: rounds every model gets at least")
@@ -286,14 +287,6 @@ def _prepare(args: argparse.Namespace, err: IO[str]) -> tuple[Any, list[Any]]:
     return config, models
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:.1f}"
-    return f"{value:.3f}" if value >= 1 else f"{value:.4f}"
-
-
 class _Progress:
     """Progress on stderr: ``auto`` is one updating line on a terminal and nothing otherwise;
     ``lines`` is one line per finished model (for a host reading it over SSH); ``none``."""
@@ -334,43 +327,6 @@ def _result_row(model: Any, record: Any | None) -> dict[str, Any]:
     return row
 
 
-def _print_table(rows: list[dict[str, Any]], references: list[Any], out: IO[str]) -> None:
-    from device_agent.stats import INTERVAL_MEANING
-
-    measured = [r for r in rows if r["status"] != "skipped"]
-    measured.sort(key=lambda r: (r["median_ms"] is None, r["median_ms"] or 0.0, r["key"]))
-    header = ["key", "arch", "status", "p50_ms", "interval", "p90_ms", "samples", "stop", "/ref"]
-    table = []
-    for r in measured:
-        arch = r["arch"] or "-"
-        ci = "-"
-        if r.get("ci_low_ms") is not None and r.get("ci_high_ms") is not None and r["median_ms"]:
-            ci = f"±{(r['ci_high_ms'] - r['ci_low_ms']) / 2 / r['median_ms']:.1%}"
-        table.append([r["key"], arch if len(arch) <= 40 else arch[:37] + "...", r["status"],
-                      _fmt(r["median_ms"]), ci, _fmt(r["p90_ms"]), str(r.get("repeats") or "-"),
-                      r.get("stop") or "-", "-" if r.get("ref_ratio") is None else f"{r['ref_ratio']:.3f}"])
-    if table:
-        widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
-        right = {3, 4, 5, 6, 8}
-        for row in [header, *table]:
-            cells = [c.rjust(w) if i in right else c.ljust(w)
-                     for i, (c, w) in enumerate(zip(row, widths))]
-            print("  ".join(cells).rstrip(), file=out)
-        for kind in sorted({r["interval"] for r in measured if r.get("interval")}):
-            print(f"interval {kind}: {INTERVAL_MEANING.get(kind, kind)}", file=out)
-    for ref in references:
-        if ref.status.value != "ok":
-            print(f"reference (batch {ref.environment.get('batch')}): {ref.status.value}: {ref.error}", file=out)
-            continue
-        drift = ref.environment.get("drift_within")
-        shown = "-" if drift is None else f"{drift:+.1%}"
-        print(f"reference (batch {ref.environment.get('batch')}): {_fmt(ref.median_ms)} ms over "
-              f"{len(ref.samples_ms)} rounds, drift within the batch {shown} (second half / first)", file=out)
-    for r in measured:
-        if r["error"]:
-            print(f"{r['key']}: {r['status']}: {r['error']}", file=out)
-
-
 def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     config, models = _prepare(args, err)
 
@@ -407,7 +363,7 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     def finished(model: Any, record: Any) -> None:
         rows[index[id(model)]] = _result_row(model, record)
         progress.done += 1
-        progress.show(f"{model.key} {record.status.value} {_fmt(record.median_ms)}")
+        progress.show(f"{model.key} {record.status.value} {fmt_ms(record.median_ms)}")
 
     try:
         with db:
@@ -442,19 +398,12 @@ def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             "device_id": dev_id, "device_name": fp["name"], "db": str(args.db),
             "config": config.to_dict(), "config_hash": config_hash,
             "measured": n_ok, "skipped": n_skipped, "failed": n_failed, "results": results,
-            "references": [_reference_row(r) for r in references],
+            "references": [reference_row(r) for r in references],
         }, indent=2), file=out)
     else:
-        _print_table(results, references, out)
+        print_table(results, references, out)
         print(f"measured {n_ok}, skipped {n_skipped}, failed {n_failed}; db: {args.db}", file=out)
     return EXIT_FAILED if n_failed else EXIT_OK
-
-
-def _reference_row(record: Any) -> dict[str, Any]:
-    env = record.environment
-    return {"uid": record.uid, "batch": env.get("batch"), "status": record.status.value,
-            "median_ms": record.median_ms, "rounds": len(record.samples_ms),
-            "drift_within": env.get("drift_within"), "run_id": env.get("run_id"), "error": record.error}
 
 
 def _run_sequential(config: Any, dev_id: str, models: list[Any], db: Any, skip: Any, finished: Any,
@@ -476,23 +425,24 @@ def _run_interleaved(config: Any, dev_id: str, models: list[Any], db: Any, skip:
                      references: list[Any], stored: list[int], progress: _Progress) -> None:
     """Batches in rounds; each batch's records (and its reference's) are stored in one transaction."""
     from device_agent.interleave import BatchEvent, InterleavedRunner
-    from device_agent.reference import reference_model
+    from device_agent.reference import reference_panel
 
-    reference = reference_model()
-    db.add_model(reference.record)
-    history = [run["median_ms"] for run in db.reference_runs(device=dev_id, config_hash=config.config_hash())]
+    panel = reference_panel()
+    for reference in panel:
+        db.add_model(reference.record)
+    runs = db.reference_runs(device=dev_id, config_hash=config.config_hash())
+    history = [run["median_ms"] for run in runs]
+    members = [m for run in runs for m in run.get("members", [])]
 
     def on_progress(event: BatchEvent) -> None:
         what = "loaded" if event.round == 0 else f"round {event.round}"
         progress.show(f"batch {event.batch + 1}/{event.batches} {what}: {event.active} of {event.size} measuring",
                       finished=False)
 
-    with InterleavedRunner(config, device_id=dev_id, reference=reference, history=history) as runner:
+    with InterleavedRunner(config, device_id=dev_id, reference=panel, history=history, members=members) as runner:
         for batch in runner.measure(models, skip=skip, on_progress=on_progress):
-            records = [record for _, record in batch.records]
-            if batch.reference is not None:
-                records.append(batch.reference[1])
-                references.append(batch.reference[1])
+            records = [record for _, record in batch.records] + [record for _, record in batch.references]
+            references.extend(record for _, record in batch.references)
             db.add_measurements(records)
             stored[0] += len(batch.records)
             for model, record in batch.records:

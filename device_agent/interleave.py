@@ -1,4 +1,4 @@
-"""The ``interleaved`` protocol: batches of models timed in shuffled rounds, with a drift reference.
+"""The ``interleaved`` protocol: batches of models timed in shuffled rounds, with drift references.
 
 Why: samples taken back to back are correlated, and the machine drifts between models and between
 runs (other tenants, the clock, the caches), so one model after another gives medians that do not
@@ -15,6 +15,7 @@ batch is done, so a caller that stores each batch keeps every finished batch on 
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -30,14 +31,17 @@ from device_agent.drift import local_levels
 from device_agent.fingerprint import environment, read_temperatures
 from device_agent.guard import Worker, WorkerDied, WorkerTimeout
 from device_agent.models import ModelFile
-from device_agent.protocol import MeasureConfig, MeasureResult
+from device_agent.protocol import REFERENCE_PANEL, MeasureConfig, MeasureResult
 from device_agent.runner import make_record
-from device_agent.stats import half_change, median_rel_halfwidths, ratio_interval, repeat_interval, stats_of_rounds
+from device_agent.stats import (
+    half_change, median_rel_halfwidths, ratio_interval, repeat_interval, stats_of_rounds, tracking_sd)
 
 #: How a model's rounds ended (``environment["stop"]``).
 STOP_CONVERGED, STOP_TIME_CAP, STOP_MAX_ROUNDS = "converged", "time_cap", "max_rounds"
 #: How the reference's rounds end: with the batch's last model.
 STOP_BATCH_END = "batch_end"
+#: Batches (this run's and earlier runs') whose references give the tracking part of ``ref_ratio_interval``.
+_TRACKING_BATCHES = 12
 
 
 @dataclass
@@ -83,11 +87,16 @@ class BatchEvent:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """The records of one finished batch: its models', then the reference's (if it was timed)."""
+    """The records of one finished batch: its models', then the references' (those timed)."""
 
     batch: int
     records: list[tuple[ModelFile, MeasurementRecord]]
-    reference: tuple[ModelFile, MeasurementRecord] | None
+    references: list[tuple[ModelFile, MeasurementRecord]]
+
+    @property
+    def reference(self) -> tuple[ModelFile, MeasurementRecord] | None:
+        """The first (smallest) reference's file and record, or None without references."""
+        return self.references[0] if self.references else None
 
 
 class InterleavedRunner:
@@ -96,36 +105,44 @@ class InterleavedRunner:
     Contract: :meth:`measure` yields one :class:`BatchResult` per batch, with exactly one record per
     model that is not skipped, whatever the model does (load failure -> ``error``; worker death
     while loading or visiting it -> ``error`` ``worker crashed (...)``; no answer within
-    ``timeout_s`` -> ``timeout``), plus one record of the reference unless ``reference`` is None.
+    ``timeout_s`` -> ``timeout``), plus one record per reference.
     Only a worker that cannot start raises (:class:`device_agent.guard.WorkerStartError`). Not
     thread-safe. Use as a context manager (or call :meth:`close`).
 
     Args:
         config: the protocol, validated, with ``protocol == "interleaved"``.
         device_id: stored in every record.
-        reference: the drift reference (:func:`device_agent.reference.reference_model`), or None.
+        reference: the drift references (:func:`device_agent.reference.reference_panel`), one
+            reference file, or None. Each model's ``ref_ratio`` is over the panel level: the
+            geometric mean of the references' drift-corrected medians (none when one failed).
         python: interpreter of the worker (default: this one).
         startup_timeout_s: how long a new worker may take to import its runtime.
         seed: seed of the shuffled round orders (default: random).
-        history: the reference's medians in earlier runs on this device under this protocol (the
+        history: the panel levels of earlier runs on this device under this protocol (the
             ``history`` part of :class:`device_agent.stats.RepeatInterval`). Each finished batch's
-            reference median is added to it, so later batches of a run also carry how far the
+            panel level is added to it, so later batches of a run also carry how far the
             machine's level moved between the run's earlier batches.
         on_visit: called with each model just before its visit is sent (tests pin faults with it).
+        members: earlier batches' references against their panel level (``members`` of
+            :meth:`latency_db.LatencyDB.reference_runs`); with this run's batches they give the
+            ``tracking`` part of ``ref_ratio_interval`` (:func:`device_agent.stats.tracking_sd`).
     """
 
     def __init__(
-        self, config: MeasureConfig, *, device_id: str, reference: ModelFile | None = None,
+        self, config: MeasureConfig, *, device_id: str, reference: ModelFile | Sequence[ModelFile] | None = None,
         python: str | None = None, startup_timeout_s: float = 120.0, seed: int | None = None,
         history: Sequence[float] = (), on_visit: Callable[[ModelFile, int], None] | None = None,
+        members: Sequence[dict[str, float]] = (),
     ) -> None:  # fmt: skip
         self.config = config
         self.device_id = device_id
-        self.reference = reference
+        self.references: list[ModelFile] = (
+            [] if reference is None else [reference] if isinstance(reference, ModelFile) else list(reference))
         self.python = python or sys.executable
         self.startup_timeout_s = startup_timeout_s
         self.on_visit = on_visit
         self.history = tuple(float(h) for h in history)
+        self.members = [dict(m) for m in members]
         self.run_id = uuid.uuid4().hex
         self._rng = random.Random(seed)
         self._worker: Worker | None = None
@@ -255,8 +272,8 @@ class InterleavedRunner:
         base_env = environment(cfg)
         base_env["temperature_before_c"] = read_temperatures()
         entries = [_Entry(model, f"m{i}") for i, model in enumerate(batch)]
-        ref = _Entry(self.reference, "reference") if self.reference is not None else None
-        everyone = entries + ([ref] if ref is not None else [])
+        refs = [_Entry(m, f"ref{i}") for i, m in enumerate(self.references)]
+        everyone = entries + refs
         t_batch = self._t_batch = time.monotonic()
         for e in everyone:
             self._load(e, everyone)
@@ -286,23 +303,28 @@ class InterleavedRunner:
                 if stop is not None:
                     self._finish(e, stop, everyone)
             progress(round_no)
-        if ref is not None and ref.active:
-            self._finish(ref, STOP_BATCH_END, everyone)
+        for r in refs:
+            if r.active:
+                self._finish(r, STOP_BATCH_END, everyone)
         _set_levels(everyone)
 
         base_env["temperature_after_c"] = read_temperatures()
         base_env["batch_wall_s"] = round(time.monotonic() - t_batch, 3)
-        ref_record = None
-        if ref is not None:
-            ref_record = (ref.model, self._record(ref, index, round_no, base_env, None, role="reference"))
-        ref_ok = ref_record[1] if ref_record is not None and ref_record[1].status is Status.OK else None
-        ref_by_round = _by_round(ref) if ref_ok is not None else {}
-        ref_all = ref.corrected if ref is not None and ref_ok is not None else []
-        records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, ref_by_round), ref_summary=ref_ok,
-                                          ref_all=ref_all)) for e in entries]
-        if ref_ok is not None and ref_ok.median_ms:
-            self.history = (*self.history, float(ref_ok.median_ms))
-        return BatchResult(index, records, ref_record)
+        ref_records = [(r.model, self._record(r, index, round_no, base_env, None, role="reference")) for r in refs]
+        panel = _panel(refs, [rec for _, rec in ref_records])
+        panel_by_round = _panel_by_round(refs) if panel is not None else {}
+        if panel is not None and len(refs) > 1:
+            self.members.append({str(rec.arch): math.log(float(rec.median_ms or 0.0) / panel["median_ms"])
+                                 for _, rec in ref_records})
+            tracking = tracking_sd(self.members[-_TRACKING_BATCHES:])
+            panel["tracking"], panel["tracking_from"] = (
+                (round(tracking, 6), f"{min(len(self.members), _TRACKING_BATCHES)} batches") if tracking is not None
+                else (round(_halves_tracking(refs, panel_by_round), 6), "halves of this batch"))
+        records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, panel_by_round), panel=panel,
+                                          ref_all=list(panel_by_round.values()))) for e in entries]
+        if panel is not None:
+            self.history = (*self.history, float(panel["median_ms"]))
+        return BatchResult(index, records, ref_records)
 
     def _stop_reason(self, e: _Entry, round_no: int, elapsed_s: float, cap_s: float) -> str | None:
         """Why ``e`` stops after this round, or None: converged when the 95% CI of the median of its
@@ -320,10 +342,10 @@ class InterleavedRunner:
         return None
 
     def _record(self, e: _Entry, batch: int, rounds: int, base_env: dict[str, Any], ref: list[float] | None,
-                *, role: str = "model", ref_summary: MeasurementRecord | None = None,
+                *, role: str = "model", panel: dict[str, Any] | None = None,
                 ref_all: Sequence[float] = ()) -> MeasurementRecord:
-        """The record of ``e``; ``ref`` is the reference's drift-corrected samples of ``e``'s rounds (or
-        None), ``ref_all`` all of the reference's. The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
+        """The record of ``e``; ``ref`` is the panel level (:func:`_panel_by_round`) in ``e``'s rounds
+        (or None), ``ref_all`` in all rounds, ``panel`` its summary (:func:`_panel`). The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
         ``visit_level`` in its environment keep what was timed and the level divided out)."""
         env = dict(base_env)
         env.update(e.env)
@@ -346,14 +368,16 @@ class InterleavedRunner:
             env["drift_within"] = round(half_change(e.samples), 6)  # raw: what the machine did
             env["history_ms"] = list(self.history[-5:])
             parts = repeat_interval(y)
-        elif ref_summary is not None and ref is not None:
-            env["reference"] = {"model_sha256": ref_summary.model_sha256, "median_ms": ref_summary.median_ms,
-                                "uid": ref_summary.uid}
-            ratio = ratio_interval(y, ref_all) if ref_all else None
-            env["ref_ratio"] = round(ratio[0] if ratio else float(np.median(y) / np.median(ref)), 6)
+        elif panel is not None and ref is not None:
+            env["reference"] = panel
+            # the ratio to the panel level itself (so ref_ratio x level is the median); its relative
+            # interval from the per-round panel series (its medians' CIs and the model's trend)
+            exact = float(np.median(y)) / float(panel["median_ms"])
+            env["ref_ratio"] = round(exact, 6)
+            ratio = ratio_interval(y, ref_all, panel.get("tracking", 0.0)) if ref_all else None
             parts = repeat_interval(y, ref, self.history)
             if ratio is not None:
-                env["ref_ratio_interval"] = [round(ratio[1], 6), round(ratio[2], 6)]
+                env["ref_ratio_interval"] = [round(exact * ratio[1] / ratio[0], 6), round(exact * ratio[2] / ratio[0], 6)]
             if parts is not None:
                 env["interval_parts"] = {k: round(getattr(parts, k), 6) for k in
                                          ("sampling_below", "sampling_above", "trend", "level", "drift", "history")}
@@ -410,16 +434,43 @@ def _set_levels(entries: list[_Entry]) -> None:
         e.levels = lv
 
 
-def _by_round(ref: _Entry | None) -> dict[int, float]:
-    """The reference's drift-corrected sample of each round it was visited in ({} without a
-    working reference)."""
-    if ref is None or ref.failure is not None:
-        return {}
-    return dict(zip(ref.rounds_seen, ref.corrected))
+def _panel(refs: list[_Entry], records: list[MeasurementRecord]) -> dict[str, Any] | None:
+    """The batch's panel level: ``{"panel", "median_ms", "uids", "model_sha256s"}``, ``median_ms``
+    the geometric mean of the references' drift-corrected medians; None without references or when
+    one of them failed (a panel short of a member would be in other units)."""
+    if not records or any(r.status is not Status.OK or not r.median_ms for r in records):
+        return None
+    level = float(np.exp(np.mean(np.log([float(r.median_ms) for r in records]))))  # type: ignore[arg-type]
+    return {"panel": REFERENCE_PANEL if len(refs) > 1 else "single", "median_ms": round(level, 6),
+            "uids": [r.uid for r in records], "model_sha256s": [r.model_sha256 for r in records]}
+
+
+def _halves_tracking(refs: list[_Entry], panel_by_round: dict[int, float]) -> float:
+    """:func:`~device_agent.stats.tracking_sd` from one batch: each reference's log ratio to the
+    panel level in the first half of the rounds against the second (a lower bound of how it moves
+    between batches; used when there is no other batch yet)."""
+    rounds = sorted(panel_by_round)
+    half = len(rounds) // 2
+    if half < 2:
+        return 0.0
+    members, by_ref = [], [dict(zip(r.rounds_seen, r.corrected)) for r in refs]
+    for part in (rounds[:half], rounds[half:]):
+        level = float(np.median([panel_by_round[k] for k in part]))
+        members.append({r.ident: math.log(float(np.median([series[k] for k in part])) / level)
+                        for r, series in zip(refs, by_ref)})
+    return float(tracking_sd(members) or 0.0)
+
+
+def _panel_by_round(refs: list[_Entry]) -> dict[int, float]:
+    """The panel level of each round that every reference was visited in: the geometric mean of
+    their drift-corrected samples of that round."""
+    by_round = [dict(zip(r.rounds_seen, r.corrected)) for r in refs]
+    rounds = sorted(set.intersection(*(set(b) for b in by_round))) if by_round else []
+    return {k: float(np.exp(np.mean([np.log(b[k]) for b in by_round]))) for k in rounds}
 
 
 def _aligned(e: _Entry, ref_by_round: dict[int, float]) -> list[float] | None:
-    """The reference's samples of ``e``'s rounds, or None when some round has none."""
+    """The panel level in ``e``'s rounds, or None when some round has none."""
     out = [ref_by_round.get(r) for r in e.rounds_seen]
     return None if not out or any(v is None for v in out) else [float(v) for v in out]  # type: ignore[arg-type]
 

@@ -24,6 +24,10 @@ HASHED_FIELDS = ("runtime", "provider", "threads", "warmup", "repeats", "min_rep
 #: Extra hashed fields of the ``interleaved`` protocol (which has no use for ``repeats``).
 INTERLEAVED_HASHED_FIELDS = ("protocol", "min_rounds", "max_rounds", "target_rel_ci")
 
+#: The drift references an interleaved run times (:mod:`device_agent.reference`); hashed, so runs
+#: with one reference and runs with the panel never share a level (their ``ref_ratio`` units differ).
+REFERENCE_PANEL = "panel-v1"
+
 #: Names accepted by ``--protocol``.
 PROTOCOLS = ("interleaved", "sequential")
 
@@ -193,14 +197,16 @@ class MeasureConfig:
 
         Canonical: sorted keys, no whitespace, ``min_repeat_ms`` as a float (so ``20`` and
         ``20.0`` hash alike). ``timeout_s`` is excluded. For ``runtime == "tvm"`` the target and
-        tuning trials are hashed too; for the ``interleaved`` protocol its rounds and target
-        instead of ``repeats`` (so ``sequential`` onnxruntime hashes are what they always were).
+        tuning trials are hashed too; for the ``interleaved`` protocol its rounds, target and
+        reference panel (:data:`REFERENCE_PANEL`) instead of ``repeats`` (so ``sequential``
+        onnxruntime hashes are what they always were).
         """
         data = {name: getattr(self, name) for name in HASHED_FIELDS}
         if self.interleaved:
             del data["repeats"]
             data.update({name: getattr(self, name) for name in INTERLEAVED_HASHED_FIELDS})
             data["target_rel_ci"] = float(data["target_rel_ci"])
+            data["references"] = REFERENCE_PANEL
         if self.runtime == "tvm":
             data.update(tvm_target=self.tvm_target, tvm_tune_trials=self.tvm_tune_trials)
             if self.tvm_db:

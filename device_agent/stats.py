@@ -247,14 +247,39 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
     return RepeatInterval(low, high, below, above, trend, level, drift, hist)
 
 
-def ratio_interval(samples: Sequence[float], reference: Sequence[float]) -> tuple[float, float, float] | None:
+def tracking_sd(members: Sequence[dict[str, float]]) -> float | None:
+    """How far a network's ratio to the panel level moves between batches: the pooled standard
+    deviation, over batches, of each reference's log ratio to its batch's panel level (``members``:
+    one ``{reference: log ratio}`` per batch). None with fewer than two batches of a reference.
+
+    Example:
+        >>> round(tracking_sd([{"a": -1.0, "b": 1.0}, {"a": -1.02, "b": 1.02}]), 4)
+        0.0141
+    """
+    by: dict[str, list[float]] = {}
+    for batch in members:
+        for key, value in batch.items():
+            by.setdefault(key, []).append(float(value))
+    dev2, dof = 0.0, 0
+    for values in by.values():
+        if len(values) > 1:
+            mean = sum(values) / len(values)
+            dev2 += sum((v - mean) ** 2 for v in values)
+            dof += len(values) - 1
+    return math.sqrt(dev2 / dof) if dof else None
+
+
+def ratio_interval(samples: Sequence[float], reference: Sequence[float],
+                   tracking: float = 0.0) -> tuple[float, float, float] | None:
     """``median(samples) / median(reference)`` and a 95% interval for it in a repeat run.
 
     For drift-corrected samples of one batch (:mod:`device_agent.drift`): the drift is already
     divided out, so the two medians are taken over all their rounds rather than round by round
     (the reference's noise then enters once, through its median, not once per round). The
     interval's parts, in quadrature in log space: the 95% CIs of both medians, each x sqrt(2) as a
-    repeat run has errors of its own, and the trend of the samples over the batch.
+    repeat run has errors of its own, the trend of the samples over the batch, and ``tracking``
+    (:func:`tracking_sd`: how far a network's ratio to the reference moves between batches, as a
+    log standard deviation; x 1.96 x sqrt(2) for the difference of two runs).
 
     Returns:
         ``(ratio, low, high)``, or None when either series has 5 samples or fewer.
@@ -269,7 +294,7 @@ def ratio_interval(samples: Sequence[float], reference: Sequence[float]) -> tupl
     if mine is None or theirs is None:
         return None
     ratio = float(np.median(x)) / float(np.median(ref))
-    shared = half_drift(x) ** 2 + 2.0 * max(theirs) ** 2
+    shared = half_drift(x) ** 2 + 2.0 * max(theirs) ** 2 + 2.0 * (1.96 * tracking) ** 2
     low = ratio * math.exp(-math.sqrt(2.0 * mine[0] ** 2 + shared))
     high = ratio * math.exp(math.sqrt(2.0 * mine[1] ** 2 + shared))
     return ratio, low, high

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import statistics
@@ -299,7 +300,10 @@ class LatencyDB:
 
         One dict per (device, runtime, config hash, run): ``device`` (name), ``device_id``,
         ``runtime``, ``config_hash``, ``run_id``, ``median_ms`` (median of the run's batches'
-        reference medians), ``batches``, ``drift_within`` (largest absolute second-half / first-half
+        panel levels: a batch's level is the geometric mean of its references' medians, the one
+        reference's median for runs before the panel), ``members`` (per batch of a panel, each
+        reference's log median minus the log panel level, by arch: how networks of different sizes
+        moved against the panel between batches), ``batches``, ``drift_within`` (largest absolute second-half / first-half
         change of a batch, signed), ``shift`` (this run's median over the previous run's of the
         same device and config, minus 1; None for the first) and ``created_at``.
 
@@ -314,9 +318,10 @@ class LatencyDB:
             run_id = str(r.environment.get("run_id") or r.uid)
             key = (r.device_id, r.runtime, r.config_hash, run_id)
             entry = runs.setdefault(key, {"device_id": r.device_id, "runtime": r.runtime,
-                                          "config_hash": r.config_hash, "run_id": run_id, "medians": [],
+                                          "config_hash": r.config_hash, "run_id": run_id, "medians": {},
                                           "drift_within": None, "created_at": r.created_at})
-            entry["medians"].append(float(r.median_ms))
+            batch = r.environment.get("batch", r.uid)
+            entry["medians"].setdefault(batch, {})[r.arch or r.model_sha256] = math.log(float(r.median_ms))
             drift = r.environment.get("drift_within")
             if isinstance(drift, (int, float)) and (entry["drift_within"] is None or abs(drift) > abs(entry["drift_within"])):
                 entry["drift_within"] = float(drift)
@@ -324,8 +329,11 @@ class LatencyDB:
         out: list[dict[str, Any]] = []
         previous: dict[tuple[str, str, str], float] = {}
         for (device_id, runtime, chash, _), entry in runs.items():
-            medians = entry.pop("medians")
+            batches = list(entry.pop("medians").values())
+            medians = [math.exp(sum(logs.values()) / len(logs)) for logs in batches]
             level = statistics.median(medians)
+            entry["members"] = [{k: v - math.log(m) for k, v in logs.items()} for logs, m in zip(batches, medians)
+                                if len(logs) > 1]
             before = previous.get((device_id, runtime, chash))
             entry.update(device=names.get(device_id, device_id), median_ms=level, batches=len(medians),
                          shift=None if before is None else level / before - 1.0)

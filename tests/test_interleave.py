@@ -26,7 +26,7 @@ from device_agent.cli import main  # noqa: E402
 from device_agent.interleave import InterleavedRunner  # noqa: E402
 from device_agent.models import ModelFile, discover_models  # noqa: E402
 from device_agent.protocol import MeasureConfig  # noqa: E402
-from device_agent.reference import REFERENCE_ARCH, reference_model  # noqa: E402
+from device_agent.reference import REFERENCE_ARCH, REFERENCE_ARCHS, REFERENCE_PANEL, reference_model  # noqa: E402
 from device_agent.stats import repeat_interval, summarize_rounds  # noqa: E402
 from latency_db import LatencyDB, Status  # noqa: E402
 from latency_db.records import REFERENCE_SPACE  # noqa: E402
@@ -133,7 +133,7 @@ def test_ctrl_c_keeps_every_finished_batch(tmp_path: Path, wait_for_measurements
     assert 2 <= len(models) < 5 and len(models) % 2 == 0  # whole batches only
     assert f"interrupted; {len(models)} measurement(s) stored" in err
     assert all(r.status is Status.OK and len(r.samples_ms) == 40 for r in models)
-    assert len(refs) == len(models) // 2  # one reference row per stored batch
+    assert len(refs) == 3 * (len(models) // 2)  # the panel's three reference rows per stored batch
     for pid in {p for r in models for p in r.environment["worker_pids"]}:
         with pytest.raises(ProcessLookupError):  # the worker was stopped and reaped
             os.kill(pid, 0)
@@ -150,16 +150,27 @@ def test_reference_rows_are_stored_and_identifiable(tmp_path: Path, capsys: pyte
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "reference (batch 0)" in out and "reference (batch 1)" in out and "interval repeat-pi95" in out
+    assert "panel level" in out
     with LatencyDB(db_path, read_only=True) as db:
         models = db.measurements()
         refs = db.measurements(space=REFERENCE_SPACE)
-        assert len(models) == 3 and len(refs) == 2  # the candidates' queries never see the reference
-        assert all(r.arch == REFERENCE_ARCH and r.environment["role"] == "reference" for r in refs)
+        assert len(models) == 3 and len(refs) == 2 * 3  # the candidates' queries never see the references
+        assert all(r.arch in REFERENCE_ARCHS and r.environment["role"] == "reference" for r in refs)
+        assert {r.arch for r in refs} == REFERENCE_ARCHS and REFERENCE_ARCH in REFERENCE_ARCHS
         assert db.model(refs[0].model_sha256).space == REFERENCE_SPACE  # type: ignore[union-attr]
         assert {r.environment["run_id"] for r in models + refs} == {refs[0].environment["run_id"]}
         for r in models:
-            (ref,) = [x for x in refs if x.environment["batch"] == r.environment["batch"]]
-            assert r.environment["reference"]["uid"] == ref.uid
+            mine = [x for x in refs if x.environment["batch"] == r.environment["batch"]]
+            panel = r.environment["reference"]
+            assert sorted(panel["uids"]) == sorted(x.uid for x in mine) and panel["panel"] == REFERENCE_PANEL
+            level = float(np.exp(np.mean(np.log([x.median_ms for x in mine]))))
+            assert panel["median_ms"] == pytest.approx(level, rel=1e-5)
+            assert r.environment["ref_ratio"] == pytest.approx(r.median_ms / level, rel=1e-4)
+            low, high = r.environment["ref_ratio_interval"]
+            assert low < r.environment["ref_ratio"] < high
+            # how networks move against the panel: from this batch's halves, then from the batches so far
+            assert panel["tracking"] >= 0
+            assert panel["tracking_from"] == ("halves of this batch" if r.environment["batch"] == 0 else "2 batches")
             # the first batch of the first run has no level to compare with; the second has the first's
             assert r.environment["history_runs"] == r.environment["batch"]
             assert (r.environment["interval_parts"]["history"] > 0) == (r.environment["batch"] > 0)
@@ -171,6 +182,8 @@ def test_reference_rows_are_stored_and_identifiable(tmp_path: Path, capsys: pyte
             assert env["visit_t_s"] == sorted(env["visit_t_s"])
         (run,) = db.reference_runs()
         assert run["batches"] == 2 and run["shift"] is None and run["device"] == "box"
+        assert len(run["members"]) == 2 and set(run["members"][0]) == REFERENCE_ARCHS
+        assert sum(run["members"][0].values()) == pytest.approx(0.0, abs=1e-9)  # log ratios to their mean
     assert main([*argv, "--force"]) == 0  # a second run: its level is compared with the first's
     capsys.readouterr()
     with LatencyDB(db_path, read_only=True) as db:
@@ -181,6 +194,20 @@ def test_reference_rows_are_stored_and_identifiable(tmp_path: Path, capsys: pyte
 
 
 # -- statistics of rounds ------------------------------------------------------------------------------
+
+
+def test_tracking_widens_the_ratio_interval_by_how_far_networks_move_against_the_panel() -> None:
+    from device_agent.stats import ratio_interval, tracking_sd
+
+    assert tracking_sd([{"a": 0.1, "b": -0.1}]) is None  # one batch says nothing about between batches
+    sd = tracking_sd([{"a": 0.10, "b": -0.10}, {"a": 0.12, "b": -0.12}, {"a": 0.08, "b": -0.08}])
+    assert sd == pytest.approx(0.02)  # pooled over both references, 2 degrees of freedom each
+    x, ref = [2.0, 2.02, 1.98, 2.01, 1.99, 2.0, 2.0, 2.01], [1.0] * 8
+    _, low0, high0 = ratio_interval(x, ref)  # type: ignore[misc]
+    r, low, high = ratio_interval(x, ref, tracking=0.02)  # type: ignore[misc]
+    assert low < low0 < r < high0 < high
+    half = math.log(high / r)  # at least 1.96 * sqrt(2) * sd: the difference of two runs
+    assert half >= 1.96 * math.sqrt(2) * 0.02
 
 
 def test_repeat_interval_divides_out_what_the_reference_shares() -> None:

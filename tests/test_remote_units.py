@@ -74,7 +74,7 @@ def test_merge_scope_is_the_sent_files_and_the_drift_reference(tmp_path: Path) -
     import shutil
 
     from device_agent.models import sha256_file
-    from device_agent.reference import reference_model
+    from device_agent.reference import reference_panel
     from hwnas.remote.profile import merge_scope, merged_text
 
     fixtures = Path(__file__).resolve().parent / "fixtures" / "onnx"
@@ -83,7 +83,7 @@ def test_merge_scope_is_the_sent_files_and_the_drift_reference(tmp_path: Path) -
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"file": "conv_relu.onnx", "space": "nb201", "arch": "a"}) + "\n")
     scope = merge_scope([*files, tmp_path / "manifest.jsonl"], "abcd" * 4)
     assert scope.device_ids == {"abcd" * 4}
-    assert set(scope.models) == {sha256_file(f) for f in files} | {reference_model().sha256}
+    assert set(scope.models) == {sha256_file(f) for f in files} | {m.sha256 for m in reference_panel()}
     sent = scope.models[sha256_file(files[0])]
     assert (sent.space, sent.arch) == ("nb201", "a")  # from the host's manifest, not the device's rows
     assert merged_text({"measurements": 3, "reference_measurements": 1, "ignored_measurements": 4}) == (

@@ -213,7 +213,9 @@ def _reference_level(db_path: str, device: str, memo: Path) -> float | None:
     if memo.exists():
         return json.loads(memo.read_text())["level_ms"]
     with LatencyDB(db_path, read_only=True) as db:
-        levels = [r["median_ms"] for r in db.reference_runs(device=device) if r.get("median_ms")]
+        runs = [r for r in db.reference_runs(device=device) if r.get("median_ms")]
+    # the newest run's protocol only: runs under another (one reference before the panel) are in other units
+    levels = [r["median_ms"] for r in runs if r["config_hash"] == runs[-1]["config_hash"]]
     level = float(statistics.median(levels)) if levels else None
     atomic_write_bytes(memo, json.dumps({"level_ms": level}).encode())
     return level

@@ -117,17 +117,16 @@ def merged_text(merged: dict[str, int]) -> str:
 def merge_scope(files: Sequence[Path], device_id: str) -> Any:
     """The :class:`latency_db.merge.MergeScope` of one run: ``device_id``, and the models of the
     ``.onnx`` ``files`` sent (records built here from the files and their ``manifest.jsonl``, as the
-    agent builds them) plus the agent's drift reference."""
+    agent builds them) plus the agent's drift references."""
     from device_agent.models import discover_models
-    from device_agent.reference import reference_model
+    from device_agent.reference import reference_panel
     from latency_db.merge import MergeScope
 
     onnx = [f for f in files if f.suffix == ".onnx"]
     folder = onnx[0].parent
     sent = {f.name for f in onnx}
     models = [m for m in discover_models(folder, warn=lambda message: None) if m.path.name in sent]
-    ref = reference_model()
-    return MergeScope(frozenset({device_id}), {m.sha256: m.record for m in [*models, ref]})
+    return MergeScope(frozenset({device_id}), {m.sha256: m.record for m in [*models, *reference_panel()]})
 
 
 def remote_device_id(client: Any, python: str, device_name: str | None) -> str:
