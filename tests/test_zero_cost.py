@@ -38,6 +38,18 @@ def test_synflow_matches_closed_form_on_a_linear_net() -> None:
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # caller's net untouched
 
 
+def test_synflow_unclamps_relu6_so_large_activations_do_not_saturate() -> None:
+    torch.manual_seed(0)
+    lin = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with torch.no_grad():
+        lin[0].weight.mul_(50.0)  # hidden units far above 6 for an all-ones input
+    clamped = torch.nn.Sequential(lin[0], torch.nn.ReLU6(), lin[2])
+    x, y = torch.randn(5, 3), torch.zeros(5, dtype=torch.long)
+    # ReLU6 scored as the ReLU net: a clamp at 6 would cut every gradient through the first layer
+    assert score(clamped, x, y, "synflow") == pytest.approx(score(lin, x, y, "synflow"), rel=1e-12)
+    assert isinstance(clamped[1], torch.nn.ReLU6)  # the caller's net is untouched
+
+
 def test_jacob_cov_matches_closed_form_when_jacobians_are_identical() -> None:
     net = torch.nn.Linear(6, 3, bias=False)  # d(sum f)/dx is the same row for every input
     n, k = 5, 1e-5

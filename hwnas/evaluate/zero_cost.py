@@ -5,7 +5,8 @@ their reference code (SamsungLabs ``zero-cost-nas``, ``foresight/pruners/measure
 sums run over the weights of ``Conv2d`` and ``Linear`` layers, as there. Every proxy is computed on
 a copy of the network (the caller's network is never changed), and higher is better for all:
 
-* ``synflow`` (Tanaka et al. 2020): with BatchNorm removed (the reference's ``bn=False`` copy),
+* ``synflow`` (Tanaka et al. 2020): with BatchNorm removed (the reference's ``bn=False`` copy)
+  and clamped activations (ReLU6) unclamped to ReLU (the score assumes a positive-homogeneous net),
   every parameter replaced by its absolute value and the network in double precision, the sum of
   the outputs for one all-ones input is back-propagated; score ``sum |w * dR/dw|``.
 * ``snip`` (Lee et al. 2019): cross-entropy on the batch (train mode, batch-statistics BN);
@@ -79,11 +80,16 @@ def _weighted_layers(net: nn.Module) -> list[nn.Module]:
 
 
 def _strip_batchnorm(module: nn.Module) -> None:
+    """BatchNorm layers become identities and clamped ReLUs (ReLU6, Hardtanh) plain ReLUs: synflow
+    scores the network as a positive linear map, and a clamp at 6 saturates under an all-ones input
+    and positive weights (every MobileNet-style macro network then scored about 1e3, flat)."""
     from torch import nn
 
     for name, child in module.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
             setattr(module, name, nn.Identity())
+        elif isinstance(child, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh(0, 6)
+            setattr(module, name, nn.ReLU())
         else:
             _strip_batchnorm(child)
 
