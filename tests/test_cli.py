@@ -115,3 +115,17 @@ def test_db_import_rejects_bad_nb201_arch(tmp_path, capsys) -> None:
     db = tmp_path / "a.db"
     code, _, err = run_cli(capsys, "db", "import-csv", str(bad), "--db", str(db))
     assert code == 2 and f"{bad}:2:" in err and "nor_conv_5x5" in err
+
+
+def test_db_table_shows_the_ratio_to_the_panel_beside_the_median() -> None:
+    from hwnas.cli.db import format_table
+
+    row = {"key": "nb201-1", "arch": "a", "device": "box", "median_ms": 2.0, "interval_pct": 80.0,
+           "interval": "repeat-pi95", "p90_ms": 2.1, "repeats": 30, "run_shift": 0.5, "history_runs": 3,
+           "ref_ratio": 1.25, "ref_ratio_interval": [1.2, 1.3]}
+    text = format_table([row, {**row, "key": "nb201-2", "ref_ratio": None, "ref_ratio_interval": None}])
+    lines = text.splitlines()
+    assert "/ panel" in lines[0]
+    assert "1.250 ±4.0%" in lines[2] and "±80.0% rep" in lines[2] and "+50.0%" in lines[2]
+    assert lines[3].split()[-2] == "-"  # no ratio: a dash, not a number
+    assert any(line.startswith("/ panel: ") for line in lines)

@@ -63,10 +63,11 @@ def latest_ok(records: list[MeasurementRecord]) -> list[MeasurementRecord]:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A fixed-width table of ``rows`` (keys: key, arch, device, median_ms, interval_pct, interval,
-    p90_ms, repeats, run_shift): p50 with its interval, and how far the row's run sat from the
-    device's first run (its drift reference's level; "-" for rows without one)."""
+    p90_ms, repeats, run_shift, ref_ratio, ref_ratio_interval): p50 with its interval, how far the
+    row's run sat from the device's first run (its panel level; "-" for rows without one), and the
+    ratio to the panel with its interval."""
     header = (f"{'model':<20} {'device':<16} {'p50 ms':>9} {'interval':>14} {'p90 ms':>9} {'reps':>5} "
-              f"{'run drift':>9}  arch")
+              f"{'run drift':>9} {'/ panel':>15}  arch")
     lines = [header, "-" * len(header)]
     for r in rows:
         arch = (r["arch"] or "")[:70]
@@ -74,9 +75,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         short = _INTERVAL_SHORT.get(r.get("interval") or "", "") + ("*" if r.get("history_runs") == 0 else "")
         interval = "-" if pct is None else f"±{pct:.1f}% {short}".rstrip()
         shift = r.get("run_shift")
+        ratio, bounds = r.get("ref_ratio"), r.get("ref_ratio_interval")
+        panel = "-" if ratio is None else f"{ratio:.3f}" + (
+            f" ±{(bounds[1] - bounds[0]) / 2 / ratio:.1%}" if bounds and ratio else "")
         lines.append(
             f"{(r['key'] or '')[:20]:<20} {r['device'][:16]:<16} {_fmt_ms(r['median_ms']):>9} {interval:>14} "
-            f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5} {'-' if shift is None else f'{shift:+.1%}':>9}  {arch}"
+            f"{_fmt_ms(r['p90_ms']):>9} {r['repeats']:>5} {'-' if shift is None else f'{shift:+.1%}':>9} {panel:>15}  {arch}"
         )
     from device_agent.stats import INTERVAL_MEANING
 
@@ -87,7 +91,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines.append("rep*: no earlier run of the device in this database and no earlier batch in its run, so "
                      "run-to-run level changes are not in the interval yet (see hwnas db summary)")
     if any(r.get("run_shift") is not None for r in rows):
-        lines.append("run drift: the level of the row's run (its drift reference's median) over the device's first run's")
+        lines.append("run drift: the level of the row's run (its drift references' panel level) over the device's first run's")
+    if any(r.get("ref_ratio") is not None for r in rows):
+        lines.append("/ panel: the median over its batch's panel level (ref_ratio) and its repeat interval: what repeats "
+                     "across runs on a drifting machine; rank by it (the p50 interval also holds the machine's level)")
     return "\n".join(lines)
 
 
@@ -130,6 +137,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             "p90_ms": r.p90_ms,
             "repeats": len(r.samples_ms),
             "ref_ratio": env.get("ref_ratio"),
+            "ref_ratio_interval": env.get("ref_ratio_interval"),
             "history_runs": env.get("history_runs"),
             "run_shift": None if base is None or run_level is None else run_level / base - 1.0,
         })
