@@ -21,6 +21,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+def _model(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], name: str) -> onnx.ModelProto:
+    """The checked model of a graph from 1x3x32x32 ``x`` to 1x10 ``y`` (opset 17, IR 8)."""
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="device_agent")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def build() -> onnx.ModelProto:
     """The reference network (weights from numpy seed 0)."""
     rng = np.random.default_rng(0)
@@ -52,13 +62,7 @@ def build() -> onnx.ModelProto:
     nodes.append(helper.make_node("GlobalAveragePool", ["pool"], ["gap"]))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"]))
     nodes.append(helper.make_node("Gemm", ["flat", weight("fc_w", (10, 16)), weight("fc_b", (10,))], ["y"], transB=1))
-    graph = helper.make_graph(nodes, "device_agent_reference_v1",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="device_agent")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _model(nodes, inits, "device_agent_reference_v1")
 
 
 def build_staged(name: str, widths: tuple[int, ...], blocks: int, seed: int) -> onnx.ModelProto:
@@ -111,13 +115,7 @@ def build_staged(name: str, widths: tuple[int, ...], blocks: int, seed: int) -> 
     nodes.append(helper.make_node("GlobalAveragePool", [relu(h, "last_r")], ["gap"]))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"]))
     nodes.append(helper.make_node("Gemm", ["flat", weight("fc_w", (10, c)), weight("fc_b", (10,))], ["y"], transB=1))
-    graph = helper.make_graph(nodes, f"device_agent_{name.replace('-', '_')}",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="device_agent")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _model(nodes, inits, f"device_agent_{name.replace('-', '_')}")
 
 
 #: The panel's larger references: file name -> (widths, blocks per stage, weight seed).
