@@ -59,24 +59,22 @@ REFERENCE = AcceleratorSpec(rows=16, cols=16, rf_bytes=64, gbuf_bytes=256 * 1024
 CACHE = Path(".hwnas/bench-cache/nb201-layers.json")
 
 
-class NB201Layers:
-    """Layers of NB201 nets from real exports, cached on disk across runs (an export takes ~0.2 s)."""
+class DiskCache:
+    """JSON-able values per network spec, computed once and kept on disk across runs (written
+    atomically every ``every`` new values and on :meth:`save`)."""
 
-    def __init__(self, space: NB201Space, cost: HardwareCost, path: Path = CACHE) -> None:
-        self.space, self.cost, self.path = space, cost, path
-        self.data: dict[str, list[dict[str, Any]]] = json.loads(path.read_text()) if path.is_file() else {}
+    def __init__(self, path: Path, compute: Any, every: int = 50) -> None:
+        self.path, self.compute, self.every = path, compute, every
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
         self.dirty = 0
 
-    def layers(self, arch: Arch) -> list[Layer]:
+    def get(self, arch: Arch) -> Any:
         if arch.spec not in self.data:
-            self.data[arch.spec] = [dataclasses.asdict(layer) for layer in self.cost.layers(arch)]
+            self.data[arch.spec] = self.compute(arch)
             self.dirty += 1
-            if self.dirty >= 50:
+            if self.dirty >= self.every:
                 self.save()
-        return [Layer(**d) for d in self.data[arch.spec]]
-
-    def seed(self, arch: Arch) -> None:
-        self.cost.set_layers(arch, self.layers(arch))
+        return self.data[arch.spec]
 
     def save(self) -> None:
         if self.dirty:
@@ -85,6 +83,24 @@ class NB201Layers:
             tmp.write_text(json.dumps(self.data))
             os.replace(tmp, self.path)
             self.dirty = 0
+
+
+class NB201Layers:
+    """Layers of a space's networks from real exports (``HardwareCost.layers``), cached on disk
+    across runs (an NB201 export takes ~0.2 s, a 224 px macro one ~1 s)."""
+
+    def __init__(self, space: Any, cost: HardwareCost, path: Path = CACHE) -> None:
+        self.space, self.cost = space, cost
+        self.cache = DiskCache(path, lambda a: [dataclasses.asdict(layer) for layer in cost.layers(a)])
+
+    def layers(self, arch: Arch) -> list[Layer]:
+        return [Layer(**d) for d in self.cache.get(arch)]
+
+    def seed(self, arch: Arch) -> None:
+        self.cost.set_layers(arch, self.layers(arch))
+
+    def save(self) -> None:
+        self.cache.save()
 
 
 def _run(strategy: Any, n: int, evaluate: Any) -> list[tuple[Arch, dict[str, Any]]]:
@@ -116,7 +132,7 @@ def _kind(layer: Layer) -> str:
     return f"{dw}{layer.filter_h}x{layer.filter_w}"
 
 
-def explain(named: dict[str, Arch], get: Any, mapper: Any, acc: Any) -> None:
+def explain(named: dict[str, Arch], get: Any, mapper: Any, acc: Any, acc_label: str = "accuracy {:.2f}%") -> None:
     """Print, per network, each distinct layer's count, shape, mapping (buffer-level loop order and
     tiles), bound (compute / DRAM / NoC) and its share of latency and energy on the design sized
     for it; then latency and energy per layer kind side by side."""
@@ -132,7 +148,7 @@ def explain(named: dict[str, Arch], get: Any, mapper: Any, acc: Any) -> None:
         d = CostModel(spec, mapper=mapper).layers(uniq)
         plan = mapper.plan(layer_arrays(uniq), 1, spec.gbuf_bytes // (spec.precision_bits // 8))
         lat, en = counts * d["latency_ms"], counts * d["energy_uj"]
-        print(f"\n{label}: {arch.spec}  accuracy {acc(arch):.2f}%  on {hw_key(spec)}\n"
+        print(f"\n{label}: {arch.spec}  {acc_label.format(acc(arch))}  on {hw_key(spec)}\n"
               f"  latency {lat.sum():.4g} ms, energy {en.sum():.4g} uJ, EDP {lat.sum() * en.sum():.4g} uJ*ms")
         print(f"  {'layer':<28} {'n':>3} {'lat %':>6} {'energy %':>8} {'bound':>7} {'util':>5}  mapping")
         bound = np.where(d["total_cycles"] == d["compute_cycles"], "compute",
@@ -153,11 +169,12 @@ def explain(named: dict[str, Arch], get: Any, mapper: Any, acc: Any) -> None:
         print(f"  {kind:<10} " + " | ".join(f"{by.get(lb, (0, 0))[0]:8.4g} ms {by.get(lb, (0, 0))[1]:9.4g} uJ" for lb in labels))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(description: str, target: float | None) -> argparse.ArgumentParser:
+    """The flags every codesign bench shares (this one and ``codesign_macro.py``)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--budget", type=int, default=100, help="networks (trials for flat methods) per method (default 100)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    p.add_argument("--target", type=float, default=93.0, help="accuracy target in %% (default 93.0)")
+    p.add_argument("--target", type=float, default=target, help=f"accuracy target (default {target})")
     p.add_argument("--area-budget-mm2", type=float, default=10.0, help="area budget (default 10 mm2)")
     p.add_argument("--power-budget-mw", type=float, default=None)
     p.add_argument("--sizing-evals", type=int, default=300, help="designs costed per network when sizing (default 300)")
@@ -167,14 +184,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "and LPDDR4 channels too (hw_space.budget.physical_space)")
     p.add_argument("--explain-seed", type=int, default=None, help="seed whose networks are explained layer by layer "
                    "(default: the first; fixed-budget mode)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser(__doc__.splitlines()[0], 93.0).parse_args(argv)
     import csv
 
+    net = NB201Space()
+    tab = NB201Tabular()
+    table = NB201Layers(net, HardwareCost(net))
+    extra: dict[str, Any] = {}
+    if TABLE.is_file():
+        with TABLE.open() as f:
+            pixel = {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
+        extra["pixel3"] = lambda a: pixel[a.spec]
+    return compare(args, net, table, lambda a: float(tab.evaluate(a).accuracy), extra, "NB201")
+
+
+def compare(args: argparse.Namespace, net: Any, table: Any, acc: Any, extra_proxies: dict[str, Any], title: str,
+            acc_label: str = "accuracy {:.2f}%") -> int:
+    """Runs every method over ``args.seeds`` on networks of ``net`` (layers from ``table.layers``,
+    accuracy from ``acc``, the target ``args.target``) and prints the comparison; with a fixed
+    budget also the strongest sequential baseline and one seed's networks layer by layer."""
     from hwnas.codesign import HardwareBudget
     from hwnas.codesign.sizing import network_metrics, size_accelerator, unique_layers
 
     t0 = time.perf_counter()
-    net, hw, mapper, reference = NB201Space(), DesignSpace(), None, REFERENCE
+    hw, mapper, reference = DesignSpace(), None, REFERENCE
     if args.fixed_budget:
         from hw_space.budget import FixedBudgetSpace, budget_by_name, physical_space
         from hw_space.mapper import BufferMapper
@@ -182,10 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixed = budget_by_name(args.fixed_budget)
         hw = physical_space(fixed) if args.physical else FixedBudgetSpace(fixed)
         mapper, reference = BufferMapper(), fixed.baseline
-    joint, tab, cost = JointSpace(net, hw), NB201Tabular(), HardwareCost(net)
-    table = NB201Layers(net, cost)
+    joint = JointSpace(net, hw)
     budget = HardwareBudget(area_mm2=None if args.fixed_budget else args.area_budget_mm2, power_mw=args.power_budget_mw)
-    acc = lambda a: float(tab.evaluate(a).accuracy)  # noqa: E731
     score = _floor(args.target)
     sized: dict[str, Any] = {}
 
@@ -201,10 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "flops": lambda a: float(sum(layer.macs for layer in table.layers(a))),
         "ref": lambda a: network_metrics(reference, *unique_layers(table.layers(a)), mapper=mapper)["latency_ms"],
     }
-    if TABLE.is_file():
-        with TABLE.open() as f:
-            pixel = {r["arch_str"]: float(r["pixel3"]) for r in csv.DictReader(f)}
-        proxies["pixel3"] = lambda a: pixel[a.spec]
+    proxies.update(extra_proxies)
 
     def ev_nested(a: Arch, tiling: str = "mapper") -> tuple[dict[str, Any], float | None]:
         r = size(a, tiling)
@@ -264,11 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"seed {seed}: " + "  ".join(f"{m} {edp[m][-1]:.4g}" for m in methods), flush=True)
     table.save()
     base = np.array(edp["nested"], dtype=float)
-    print(f"\nNB201 codesign: {args.budget} networks per method ({args.budget} trials for flat methods), "
-          f"{len(args.seeds)} seeds, accuracy >= {args.target}%, "
+    print(f"\n{title} codesign: {args.budget} networks per method ({args.budget} trials for flat methods), "
+          f"{len(args.seeds)} seeds, {acc_label.format(args.target).replace(' ', ' >= ', 1)}, "
           + (f"fixed budget {args.fixed_budget} (mapper search)" if args.fixed_budget else f"area <= {args.area_budget_mm2} mm2")
           + (f", power <= {args.power_budget_mw} mW" if args.power_budget_mw else "")
-          + "; EDP in uJ*ms per image (batch 1), the lowest at accuracy >= target")
+          + "; EDP in uJ*ms per image (batch 1), the lowest at or above the target")
     print(f"{'method':>16} {'median EDP':>11} {'geomean EDP / nested':>21} {'nested wins/ties/losses':>24} {'median nets':>12}")
     for m in methods:
         v = np.array(edp[m], dtype=float)
@@ -289,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed = args.explain_seed if args.explain_seed is not None else args.seeds[0]
         if (seed, best_seq) in picked and (seed, "nested") in picked:
             explain({f"{best_seq} (seed {seed})": picked[seed, best_seq], f"nested (seed {seed})": picked[seed, "nested"]},
-                    lambda a: (table.layers(a), size(a).spec), mapper, acc)
+                    lambda a: (table.layers(a), size(a).spec), mapper, acc, acc_label)
     print(f"({len(sized)} networks sized, {time.perf_counter() - t0:.1f} s)")
     return 0
 
