@@ -193,9 +193,10 @@ class VFCurve:
         return float(voltage)
 
     def f_max_mhz(self, voltage: float) -> float:
-        """Highest clock (MHz) at ``voltage``; ``ValueError`` outside :attr:`v_range`."""
+        """Highest clock (MHz) at ``voltage``, rounded to 1e-9 MHz (so 1.17 V reads 250, not
+        249.99999999999997, in design keys); ``ValueError`` outside :attr:`v_range`."""
         v = self.check_voltage(voltage)
-        return self.k * (v - self.vt) ** self.alpha / v
+        return round(self.k * (v - self.vt) ** self.alpha / v, 9)
 
     def v_min(self, clock_mhz: float) -> float:
         """Lowest supply (V) whose :meth:`f_max_mhz` reaches ``clock_mhz``; ``ValueError`` if none does."""
