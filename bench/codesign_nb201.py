@@ -182,6 +182,8 @@ def parser(description: str, target: float | None) -> argparse.ArgumentParser:
                    help="NAAS-style fixed budget: the baseline chip's resources, mapper search (no area budget)")
     p.add_argument("--physical", action="store_true", help="with --fixed-budget eyeriss: search supply voltage "
                    "and LPDDR4 channels too (hw_space.budget.physical_space)")
+    p.add_argument("--no-flat", action="store_true", help="skip the flat joint encodings (flat-evolution, flat-nsga2): "
+                   "they cost the most networks and were never the strongest joint method")
     p.add_argument("--explain-seed", type=int, default=None, help="seed whose networks are explained layer by layer "
                    "(default: the first; fixed-budget mode)")
     return p
@@ -260,7 +262,8 @@ def compare(args: argparse.Namespace, net: Any, table: Any, acc: Any, extra_prox
         nets = {m.get("net", a.spec) for a, m in trials if "accuracy" in m}
         return (min(ok) if ok else float("nan")), len(nets)
 
-    methods = [f"seq-{k}" for k in proxies] + ["nested", "flat-evolution", "flat-nsga2"]
+    flat = ["flat-evolution", "flat-nsga2"] if not args.no_flat else []
+    methods = [f"seq-{k}" for k in proxies] + ["nested", *flat]
     methods += ["nested-fixed-tiling"] if args.fixed_budget else []
     edp: dict[str, list[float]] = {m: [] for m in methods}
     nets_seen: dict[str, list[int]] = {m: [] for m in methods}
@@ -282,7 +285,7 @@ def compare(args: argparse.Namespace, net: Any, table: Any, acc: Any, extra_prox
         runs = [
             ("nested", evo(net), ev_nested), ("flat-evolution", evo(joint), ev_flat),
             ("flat-nsga2", NSGA2(joint, objectives=(("accuracy", "max"), ("edp_uj_ms", "min")), population=20, seed=seed), ev_flat),
-        ]  # fmt: skip
+        ][: 3 if flat else 1]  # fmt: skip
         if args.fixed_budget:
             runs.append(("nested-fixed-tiling", evo(net), lambda a: ev_nested(a, "fixed")))
         for name, strategy, fn in runs:
