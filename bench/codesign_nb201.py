@@ -49,6 +49,7 @@ import numpy as np
 
 from hw_space import AcceleratorSpec, DesignSpace, Layer
 from hwnas.codesign import HardwareCost, JointSpace
+from hwnas.codesign.joint_space import hw_key
 from hwnas.evaluate.tabular import NB201Tabular
 from hwnas.space import NB201Space
 from hwnas.space.base import Arch
@@ -139,7 +140,6 @@ def explain(named: dict[str, Arch], get: Any, mapper: Any, acc: Any, acc_label: 
     from hw_space import CostModel
     from hw_space.systolic import layer_arrays
     from hwnas.codesign.hw_eval import unique_layers
-    from hwnas.codesign.joint_space import hw_key
 
     kinds: dict[str, dict[str, tuple[float, float]]] = {}
     for label, arch in named.items():
@@ -325,6 +325,13 @@ def compare(args: argparse.Namespace, net: Any, table: Any, acc: Any, extra_prox
         if (seed, best_seq) in picked and (seed, "nested") in picked:
             explain({f"{best_seq} (seed {seed})": picked[seed, best_seq], f"nested (seed {seed})": picked[seed, "nested"]},
                     lambda a: (table.layers(a), size(a).spec), mapper, acc, acc_label)
+    designs = [hw_key(r.spec) for r in sized.values() if r.feasible]
+    if designs:  # coupling at a glance: if every network's best design is the same, the network can be chosen first
+        from collections import Counter
+
+        top, count = Counter(designs).most_common(1)[0]
+        print(f"best design per network: {len(set(designs))} distinct among {len(designs)} networks sized; "
+              f"the most common, {top}, is best for {count} ({count / len(designs):.0%})")
     print(f"({len(sized)} networks sized, {time.perf_counter() - t0:.1f} s)")
     return 0
 
