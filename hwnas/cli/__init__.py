@@ -19,6 +19,7 @@ input, and prints machine-readable JSON with ``--json``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -65,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hwnas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hwnas db table | head`: the reader left; no traceback, and none at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
