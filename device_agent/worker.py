@@ -53,6 +53,7 @@ def serve(runtime: str, requests: IO[str], channel: IO[str]) -> int:
     info = preload(runtime)
     _send(channel, {"op": "ready", "pid": os.getpid(), "runtime": info})
     loaded: dict[str, tuple[Any, str, MeasureConfig]] = {}
+    sessions: dict[str, Any] = {}  # TVM RPC address -> the one session every loaded model shares
     for line in requests:
         if not line.strip():
             continue
@@ -67,20 +68,22 @@ def serve(runtime: str, requests: IO[str], channel: IO[str]) -> int:
                 result = MeasureResult.failure(Status.ERROR, f"{type(exc).__name__}: {exc}")
             _send(channel, {"op": "result", "result": result.to_dict()})
         elif op in ("load", "visit", "profile", "unload"):
-            _send(channel, _interleaved_op(op, request, loaded))
+            _send(channel, _interleaved_op(op, request, loaded, sessions))
         else:
             _send(channel, {"op": "error", "error": f"unknown op {op!r}"})
     return 0
 
 
-def _interleaved_op(op: str, request: dict[str, Any], loaded: dict[str, tuple[Any, str, MeasureConfig]]) -> dict[str, Any]:
-    """Answers one ``load``/``visit``/``profile``/``unload`` request (see the module docstring)."""
+def _interleaved_op(op: str, request: dict[str, Any], loaded: dict[str, tuple[Any, str, MeasureConfig]],
+                    sessions: dict[str, Any]) -> dict[str, Any]:
+    """Answers one ``load``/``visit``/``profile``/``unload`` request (see the module docstring);
+    ``sessions`` holds the worker's TVM RPC sessions, one per address, shared by its loaded models."""
     from device_agent.runtimes import open_timer
 
     ident = str(request.get("id"))
     if op == "load":
         config = MeasureConfig.from_dict(request["config"])
-        timer, failure, env = open_timer(request["path"], config, request.get("number"))
+        timer, failure, env = open_timer(request["path"], config, request.get("number"), sessions)
         if timer is None:
             assert failure is not None
             return {"op": "failed", "id": ident, "result": failure.to_dict()}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import require, require_module, sshd_or_require
 
+from device_agent.reference import PANEL_FILES
 from hwnas.remote.local_sshd import free_port, make_key, start_sshd
 from hwnas.remote.ssh import HostKeyError, SSHTarget, connect, remote_command, run
 
@@ -122,7 +123,7 @@ def test_profile_end_to_end_resumes_without_duplicates(sshd: dict, tmp_path: Pat
     with LatencyDB(host_db) as db:
         assert sorted(m.uid for m in db.measurements()) == sorted(m.uid for m in first)
         assert [d.name for d in db.devices()] == ["pi 'four'; echo"]
-        assert {sha: db.model(sha) for sha in sent} == sent and len(db.models()) == len(sent) + 1  # + reference
+        assert {sha: db.model(sha) for sha in sent} == sent and len(db.models()) == len(sent) + len(PANEL_FILES)  # + the reference panel
 
 
 def _plant_foreign_rows(device_db: Path, mine) -> None:

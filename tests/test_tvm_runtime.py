@@ -13,6 +13,7 @@ import pytest
 from conftest import require_module
 
 tvm = require_module("tvm")
+from device_agent.reference import PANEL_FILES  # noqa: E402
 from device_agent.runtimes import tvm_rt  # noqa: E402
 
 
@@ -37,9 +38,9 @@ def test_tvm_runtime_measures_nb201_and_caches_the_library(tmp_path: Path) -> No
     code, out, err = _agent(*flags, "--runtime", "tvm", env_cache=cache)
     assert code == 0, err
     report = json.loads(out)
-    assert report["measured"] == 2 and len(list(cache.glob("*.so"))) == 3  # the two models and the reference
-    (ref,) = report["references"]  # the interleaved protocol times TVM's reference too
-    assert ref["status"] == "ok" and ref["rounds"] == 4
+    assert report["measured"] == 2 and len(list(cache.glob("*.so"))) == 2 + len(PANEL_FILES)  # models + panel
+    refs = report["references"]  # the interleaved protocol times TVM's reference panel too
+    assert len(refs) == len(PANEL_FILES) and all(r["status"] == "ok" and r["rounds"] == 4 for r in refs)
     code, out, err = _agent(*flags, env_cache=cache)  # onnxruntime beside it, same DB
     assert code == 0, err
     with LatencyDB(db) as ldb:
@@ -125,6 +126,8 @@ def test_tvm_rpc_server_path(tmp_path: Path) -> None:
         with LatencyDB(tmp_path / "r.db") as ldb:
             (m,) = ldb.measurements(device="board-rpc")
         assert m.environment["tvm_rpc"] == f"127.0.0.1:{port}" and m.median_ms > 0 and m.number >= 1
+        # the reference panel shares the model's one session (an rpc_server serves one at a time)
+        assert m.environment["ref_ratio"] > 0
         code, _, err = _agent(*flags, "--tvm-rpc", "nowhere", "--device-name", "b", env_cache=tmp_path / "c")
         assert code == 2 and "HOST:PORT" in err
     finally:

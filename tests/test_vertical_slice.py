@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from hwnas.cli import main as hwnas_main
+from device_agent.reference import PANEL_FILES
 from latency_db import LatencyDB, Status
 
 
@@ -45,5 +46,6 @@ def test_export_profile_query(tmp_path, capsys) -> None:
     with open(out_csv) as f:
         exported = list(csv.DictReader(f))
     need = {"space", "arch", "model_sha256", "device", "runtime", "status", "median_ms", "p90_ms", "repeats"}
-    assert need <= set(exported[0]) and len(exported) == 5 and {r["repeats"] for r in exported} == {"3"}
-    assert [r["space"] for r in exported].count("reference") == 1  # the run's drift reference travels with it
+    assert need <= set(exported[0]) and len(exported) == 4 + len(PANEL_FILES)
+    assert {r["repeats"] for r in exported} == {"3"}
+    assert [r["space"] for r in exported].count("reference") == len(PANEL_FILES)  # the run's drift panel travels with it

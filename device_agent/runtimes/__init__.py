@@ -149,7 +149,8 @@ class Timer(Protocol):
         ...
 
 
-def open_timer(path: str | Path, config: MeasureConfig, number: int | None = None) -> tuple[Timer | None, MeasureResult | None, dict[str, Any]]:
+def open_timer(path: str | Path, config: MeasureConfig, number: int | None = None,
+               sessions: dict[str, Any] | None = None) -> tuple[Timer | None, MeasureResult | None, dict[str, Any]]:
     """Loads ``path`` for the ``interleaved`` protocol (in this process, unguarded).
 
     Args:
@@ -157,6 +158,8 @@ def open_timer(path: str | Path, config: MeasureConfig, number: int | None = Non
         config: the protocol.
         number: calls per visit to reuse (a model re-loaded after a worker restart); None
             calibrates.
+        sessions: the caller's open TVM RPC sessions by address, shared by the models it loads
+            together (see :func:`device_agent.runtimes.tvm_rt.open_remote`).
 
     Returns:
         ``(timer, None, environment)``, or ``(None, failure, environment)`` when the model cannot
@@ -169,7 +172,7 @@ def open_timer(path: str | Path, config: MeasureConfig, number: int | None = Non
         if config.runtime == "tvm":
             from device_agent.runtimes import tvm_rt
 
-            vm, dev, inputs = _load_tvm(path, config, env)
+            vm, dev, inputs = _load_tvm(path, config, env, sessions)
             env["load_ms"] = round((time.perf_counter() - start) * 1e3, 3)
             timer: Timer = tvm_rt.VmTimer(vm, inputs, dev, config, number)
         else:
@@ -186,7 +189,8 @@ def open_timer(path: str | Path, config: MeasureConfig, number: int | None = Non
     return timer, None, env
 
 
-def _load_tvm(path: str | Path, config: MeasureConfig, env: dict[str, Any]) -> tuple[Any, Any, list[Any]]:
+def _load_tvm(path: str | Path, config: MeasureConfig, env: dict[str, Any],
+              sessions: dict[str, Any] | None = None) -> tuple[Any, Any, list[Any]]:
     """``(vm, device, inputs)`` of ``path``: compiled (or from the cache) and loaded here or over RPC;
     the compile facts go into ``env``. Raises whatever TVM raises."""
     from device_agent.runtimes import tvm_rt
@@ -195,7 +199,7 @@ def _load_tvm(path: str | Path, config: MeasureConfig, env: dict[str, Any]) -> t
     lib, info = tvm_rt.compile_model(path, config, sha)
     env.update(info)
     if config.tvm_rpc:
-        vm, dev, remote = tvm_rt.open_remote(config, lib)
+        vm, dev, remote = tvm_rt.open_remote(config, lib, sessions)
         env.update(remote)
     else:
         vm, dev = tvm_rt.load(lib)

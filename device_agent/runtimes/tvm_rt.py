@@ -391,13 +391,23 @@ def parse_rpc(text: str) -> tuple[str, str, int, str | None]:
     return kind, body[0], int(body[1]), body[2] if kind == "tracker" else None
 
 
-def open_remote(config: MeasureConfig, lib: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """``(vm, remote device, info)``: ``lib`` uploaded to ``config.tvm_rpc`` and loaded there."""
+def open_remote(config: MeasureConfig, lib: Path, sessions: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(vm, remote device, info)``: ``lib`` uploaded to ``config.tvm_rpc`` and loaded there.
+
+    ``sessions`` (address -> open RPC session, owned by the caller) shares one session among the
+    models loaded together: an ``rpc_server`` serves one session at a time (a second connect waits
+    for the first to close), and a tracker could hand each session a different board, while the
+    interleaved protocol needs the batch and its reference panel side by side on one board.
+    """
     tvm_module()
     from tvm import relax, rpc
 
-    kind, host, port, key = parse_rpc(config.tvm_rpc)
-    session = rpc.connect_tracker(host, port).request(key) if kind == "tracker" else rpc.connect(host, port)
+    session = (sessions or {}).get(config.tvm_rpc)
+    if session is None:
+        kind, host, port, key = parse_rpc(config.tvm_rpc)
+        session = rpc.connect_tracker(host, port).request(key) if kind == "tracker" else rpc.connect(host, port)
+        if sessions is not None:
+            sessions[config.tvm_rpc] = session
     session.upload(str(lib))
     dev = session.cpu()
     vm = relax.VirtualMachine(session.load_module(lib.name), dev)
