@@ -15,6 +15,9 @@ CODESIGN_OUT ?= $(HWNAS_HOME)/codesign
 CODESIGN_EVALS ?= 60
 # the budget of the demo search: this percentile of the latencies just measured on this machine
 BUDGET_PCT ?= 30
+# onnxruntime intra-op threads of the profile (the search measures and re-measures the same way). 1 on
+# a shared 2-core machine: with both cores, 12 cells measured about 2x slower, at +-36-100% against +-2%
+THREADS ?= 1
 PYTEST_ARGS ?=
 # The agent-only environment (numpy + onnxruntime: the bare install a device gets; no torch, no onnx)
 # and the device-side test files run in it by `make test-agent` (part of `make test`).
@@ -52,7 +55,7 @@ install-dev: $(VENV)/.installed-dev
 ## small network x accelerator codesign run on the analytical cost model (Pareto front + plot)
 run: install
 	$(BIN)/hwnas export --space nb201 --sample $(N_CANDIDATES) --seed $(SEED) --out $(CANDIDATES)
-	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB) --device-name $(DEVICE)
+	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB) --device-name $(DEVICE) --threads $(THREADS)
 	$(BIN)/hwnas db summary --db $(DB)
 	test -f $(PREDICTOR) || $(BIN)/hwnas predictor train --kind gnn --db $(DB) --device $(DEVICE) \
 		--models $(CANDIDATES) --epochs 60 --out $(PREDICTOR)

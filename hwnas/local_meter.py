@@ -38,9 +38,10 @@ class LocalMeter:
         db: latency database path (created by the agent if missing).
         models_dir: where the exported ONNX files and their manifest go.
         space: the search space.
-        config: the measurement protocol; default: ``device_agent run``'s defaults, so what a
-            search measures (and ``--verify-top`` re-measures) is comparable with the device's
-            profile in the database and with predictors trained on it.
+        config: the measurement protocol; default: the configuration of this device's newest
+            measurement in ``db`` (:func:`profile_config`: its threads, runtime, protocol...), else
+            ``device_agent run``'s defaults, so what a search measures (and ``--verify-top``
+            re-measures) is comparable with the device's profile and with predictors trained on it.
         device_name: name of this device in the database (default: the agent's, the hostname).
         force: measure again even when the database already holds a measurement.
         python: interpreter that runs the agent (default: this one).
@@ -57,7 +58,7 @@ class LocalMeter:
         self.db = Path(db)
         self.models_dir = Path(models_dir)
         self.space = space
-        self.config = config or MeasureConfig()
+        self.config = config or profile_config(self.db, device_name) or MeasureConfig()
         self.device_name = device_name
         self.force = force
         self.python = python or sys.executable
@@ -125,6 +126,29 @@ class LocalMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def profile_config(db_path: str | os.PathLike[str], device_name: str | None = None) -> MeasureConfig | None:
+    """The measurement configuration of ``device_name``'s newest measurement (a candidate's, not a
+    drift reference's) in the database at ``db_path``; None without a database or a measurement.
+
+    A profile taken with ``--threads 1`` (or TVM, or the sequential protocol) is then measured and
+    re-measured the same way by a search: a default-threads measurement of the same network can
+    differ by 2x on a shared machine, and would read as the predictor's error.
+
+    Args:
+        db_path: a SQLite latency database path.
+        device_name: the device's name in the database (default: the agent's, this hostname).
+    """
+    import socket
+
+    from latency_db import LatencyDB
+
+    if not Path(db_path).is_file():
+        return None
+    with LatencyDB(db_path, read_only=True) as db:
+        rows = db.measurements(device=device_name or socket.gethostname() or "unknown")
+    return MeasureConfig.from_dict(rows[-1].config) if rows and rows[-1].config else None
 
 
 def stored_row(db_path: str | os.PathLike[str], device_id: str | None, sha256: str,

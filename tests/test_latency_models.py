@@ -91,3 +91,26 @@ def test_a_partial_table_raises_no_latency_or_asks_its_fallback(pixel3) -> None:
     with_fallback = TableLatency({known.spec: 1.0}, "db:partial", fallback=TableLatency(dict(pixel3), "db:full"))
     assert [e.ms for e in with_fallback.estimate([known, unknown])] == [1.0, pixel3[unknown.spec]]
     assert unknown.spec in with_fallback.table and not with_fallback.cheap
+
+
+def test_a_meter_measures_the_way_the_device_was_profiled(nb201_candidates, tmp_path) -> None:
+    """A search re-measures with the profile's configuration (here one thread, sequential), not the
+    agent's defaults; another device, or no database, gets the defaults."""
+    import subprocess
+    import sys
+
+    from device_agent.protocol import MeasureConfig
+    from hwnas.local_meter import LocalMeter
+
+    db = tmp_path / "lat.db"
+    proc = subprocess.run([sys.executable, "-m", "device_agent", "run", "--models", str(nb201_candidates), "--db", str(db),
+                           "--device-name", "profiled box", "--threads", "1", "--protocol", "sequential", "--repeats", "3",
+                           "--warmup", "1", "--min-repeat-ms", "1"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    meter = LocalMeter(db, tmp_path / "models", SPACE, device_name="profiled box")
+    assert (meter.config.threads, meter.config.protocol, meter.config.repeats) == (1, "sequential", 3)
+    cmd = meter._command(tmp_path / "m.onnx")
+    assert cmd[cmd.index("--threads") + 1] == "1" and cmd[cmd.index("--protocol") + 1] == "sequential"
+    assert LocalMeter(db, tmp_path / "models", SPACE, device_name="another box").config == MeasureConfig()
+    assert LocalMeter(tmp_path / "none.db", tmp_path / "models", SPACE).config == MeasureConfig()
+    assert not (tmp_path / "none.db").exists()

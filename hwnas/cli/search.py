@@ -205,7 +205,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     acc = best.metrics.get("accuracy")
     head = (f"best of {result['evaluations']} evaluations ({result['rejected']} rejected, {result['failed']} failed, "
             f"{wall:.1f} s): {best.arch}\n  accuracy {acc:.4g} ({best.metrics.get('accuracy_source')}), "
-            f"{_latency_text(result['best'], latency_of.label)}\n  {out / 'result.json'}, "
+            f"{_latency_text(result['best'], latency_of.label)}"
+            + (f"; {args.constraint} budget {budget:.4g} ms" if budget else "") + f"\n  {out / 'result.json'}, "
             f"{result['best_onnx']}" + (f", {result['plot']}" if result.get("plot") else "")
             + (f", {report}" if report else ""))  # fmt: skip
     if latency_of.loop is not None:
