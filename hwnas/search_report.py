@@ -91,14 +91,22 @@ def export_best(space: SearchSpace, arch_spec: str, out: Path, *, form: str = "p
     return path
 
 
+def verify_order(trials: Sequence[Trial], answer: str | None = None) -> list[Trial]:
+    """:func:`ranked` with the trial of arch ``answer`` (when given and present) moved first."""
+    order = ranked(trials)
+    return [t for t in order if t.arch == answer] + [t for t in order if t.arch != answer]
+
+
 def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out: Path,
-               on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:  # fmt: skip
+               on_progress: Callable[[int, int, str], None] | None = None, answer: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Export the ``k`` best candidates and measure them on this machine (``device_agent``, into
-    ``db``); predicted (the latency the search used) against measured, per model and overall."""
+    ``db``); predicted (the latency the search used) against measured, per model and overall.
+    With ``answer`` (an arch among ``trials``: the search's answer when it is not simply the best
+    ranked, as after a closed loop's confirmation) that one comes first, marked ``answer``."""
     from hwnas.local_meter import LocalMeter, MeasureError
 
     rows = []
-    top = ranked(trials)[:k]
+    top = verify_order(trials, answer)[:k]
     meter = LocalMeter(db, out / "verify", space, force=True)  # a fresh measurement, not the stored one
     for i, t in enumerate(top, start=1):
         if on_progress:
@@ -107,7 +115,7 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
         predicted = t.metrics.get("latency_mean_ms", t.metrics.get("latency_ms"))
         row: dict[str, Any] = {"arch": t.arch, "score": t.score, "accuracy": t.metrics.get("accuracy"),
                                "predicted_ms": predicted, "judged_ms": t.metrics.get("latency_ms"),
-                               "predicted_source": t.metrics.get("latency_source")}  # fmt: skip
+                               "predicted_source": t.metrics.get("latency_source"), "answer": t.arch == answer}  # fmt: skip
         for key in ("latency_mean_ms", "latency_low_ms", "latency_high_ms", "extrapolated"):
             if key in t.metrics:
                 row[key] = t.metrics[key]
@@ -152,6 +160,9 @@ def closed_loop_text(c: dict[str, Any]) -> str:
                if first.get("marginal") else "a repeat run's median within ")
         line += (f"\n  answer confirmed by measurement: {first['measured_ms']:.3f} ms ({how}{first['repeat_high_ms']:.3f} ms, 95%)"
                  + (f" (after {i} better-ranked candidate(s) measured over budget or too close to it)" if i else ""))
+    if c.get("unmeasured_above"):
+        line += (f"\n  {c['unmeasured_above']} better-ranked candidate(s) predicted within the budget were left unmeasured "
+                 "(the loop's measurements ran out; --measure-max raises the cap, --verify-top measures them after the answer)")
     return line
 
 
@@ -170,7 +181,8 @@ def verify_text(v: dict[str, Any]) -> str:
         if r.get("latency_low_ms") is not None and r.get("latency_high_ms") is not None:
             interval = f"{r['latency_low_ms']:.3f}-{r['latency_high_ms']:.3f}" + ("*" if r.get("extrapolated") else "")
             inside.append(r["latency_low_ms"] <= r["measured_ms"] <= r["latency_high_ms"])
-        lines.append(f"  {pred:>12} {interval:>17} {r['measured_ms']:>12.3f} {ratio:>6}  {r['arch']}")
+        lines.append(f"  {pred:>12} {interval:>17} {r['measured_ms']:>12.3f} {ratio:>6}  {r['arch']}"
+                     + ("  <- the answer" if r.get("answer") else ""))
     if inside:
         lines.append(f"  {sum(inside)} of {len(inside)} measured inside the 90% interval"
                      + ("; * = outside the predictor's training support (extrapolated)" if any(r.get("extrapolated") for r in v["models"]) else ""))

@@ -184,7 +184,7 @@ def test_search_measures_uncertain_candidates_on_this_machine_and_confirms_the_a
         result = json.loads((out / "result.json").read_text())
         c = result["closed_loop"]
         assert result["best"]["latency_measured"] and result["best"]["latency_ms"] <= budget
-        assert c["confirmed"] and c["checked"][-1]["meets_budget"]
+        assert c["confirmed"] and c["checked"][-1]["meets_budget"] and c["unmeasured_above"] >= 0
         with LatencyDB(db, read_only=True) as ldb:  # every measurement stored in the device's DB
             assert len(ldb.measurements()) >= 4 + c["measured"]
     else:
@@ -193,3 +193,24 @@ def test_search_measures_uncertain_candidates_on_this_machine_and_confirms_the_a
     assert main(["search", "--latency-source", "flops", "--db", str(toy_db), "--device", "toy", "--latency-budget-ms", "5",
               "--measure-uncertain", "--budget-evals", "2", "--out", str(tmp_path / "other")]) == 2  # fmt: skip
     assert "is not this machine" in capsys.readouterr().err
+
+
+def test_the_report_puts_the_answer_first_and_names_what_the_cap_left_unmeasured() -> None:
+    """Candidates ranked above a confirmed answer that the loop's cap left unmeasured are said so,
+    and ``--verify-top`` re-measures the answer first, marked, then them."""
+    from hwnas.search_report import closed_loop_text, verify_order, verify_text
+    from hwnas.study import Trial, TrialState
+
+    trials = [Trial(i, arch, TrialState.COMPLETE, score) for i, (arch, score) in enumerate([("a", 3.0), ("b", 2.0), ("c", 1.0)])]
+    assert [t.arch for t in verify_order(trials, "b")] == ["b", "a", "c"]
+    assert [t.arch for t in verify_order(trials)] == [t.arch for t in verify_order(trials, "gone")] == ["a", "b", "c"]
+    ok = {"arch": "b", "measured_ms": 1.0, "repeat_high_ms": 1.1, "meets_budget": True, "repeat_meets_budget": True,
+          "marginal": False}  # fmt: skip
+    loop = {"measured_uncertain": 2, "measured": 3, "max_measurements": 3, "adaptations": 0, "inside_interval": 2,
+            "checked": [ok], "unmeasured_above": 1}  # fmt: skip
+    assert "1 better-ranked candidate(s) predicted within the budget were left unmeasured" in closed_loop_text(loop)
+    assert "left unmeasured" not in closed_loop_text({**loop, "unmeasured_above": 0})
+    v = {"k": 2, "device": "d", "models": [{"arch": "b", "predicted_ms": 1.0, "measured_ms": 1.1, "ratio": 1.1, "answer": True},
+                                           {"arch": "a", "predicted_ms": 1.0, "measured_ms": 2.0, "ratio": 2.0, "answer": False}]}  # fmt: skip
+    rows = verify_text(v).splitlines()[2:4]
+    assert rows[0].endswith("b  <- the answer") and rows[1].endswith("  a")

@@ -150,9 +150,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             trials = study.trials()
         confirmed = None
         if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
-            best, checked = latency_of.loop.confirm(ranked(trials))
+            order = ranked(trials)
+            best, checked = latency_of.loop.confirm(order)
+            above = [t.arch for t in order[: [t.arch for t in order].index(best.arch)]] if best is not None else []
+            seen = {c["arch"] for c in checked}
             confirmed = {"checked": checked, "confirmed": best is not None,
-                         "marginal": any(c["marginal"] for c in checked)}  # fmt: skip
+                         "marginal": any(c["marginal"] for c in checked),
+                         "unmeasured_above": sum(a not in seen for a in above)}  # the loop's cap left them unmeasured
     except MeasureError as exc:  # the closed loop's measurement: the trials and measurements so far are kept
         raise CLIError(f"{exc}; fix it and run again with the same --out to go on") from None
     wall = time.perf_counter() - t0
@@ -183,10 +187,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             from hwnas.cli.output import progress_printer
 
             # the answer first: candidates ranked above it that its confirmation measured over the
-            # budget (or too close to it) are not answers, so they are not re-measured as such
+            # budget (or too close to it) are not answers, so they are not re-measured as such; those
+            # it left unmeasured (the loop's cap) follow, in ranking order
             passed = {c["arch"] for c in (confirmed or {}).get("checked", [])} - {best.arch}
             result["verify"] = verify_top(space, [t for t in ranked(trials) if t.arch not in passed], args.verify_top,
-                                          args.db, out, None if args.json else progress_printer())  # fmt: skip
+                                          args.db, out, None if args.json else progress_printer(),
+                                          answer=best.arch if confirmed is not None else None)  # fmt: skip
             text.append(verify_text(result["verify"]))
     from hwnas.fileio import atomic_write_bytes
 
