@@ -152,7 +152,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if latency_of.loop is not None and best is not None:  # the answer is measured before it is reported
             order = ranked(trials)
             best, checked = latency_of.loop.confirm(order)
-            above = [t.arch for t in order[: [t.arch for t in order].index(best.arch)]] if best is not None else []
+            archs = [t.arch for t in order]
+            above = archs[: archs.index(best.arch)] if best is not None else []
             seen = {c["arch"] for c in checked}
             confirmed = {"checked": checked, "confirmed": best is not None,
                          "marginal": any(c["marginal"] for c in checked),
