@@ -118,6 +118,11 @@ def _os_release() -> str | None:
     return None
 
 
+def hostname() -> str:
+    """This machine's host name (``"unknown"`` when it has none): a device's default name."""
+    return socket.gethostname() or platform.node() or "unknown"
+
+
 def device_fingerprint(name: str | None = None) -> dict[str, Any]:
     """Static facts about this device.
 
@@ -131,13 +136,13 @@ def device_fingerprint(name: str | None = None) -> dict[str, Any]:
         ``python`` and ``cpu_flags`` (a subset of interesting flags). Missing facts are None.
     """
     info, blocks = _cpuinfo()
-    hostname = socket.gethostname() or platform.node() or "unknown"
+    host = hostname()
     mem = _memory_total_bytes()
     flags_text = info.get("flags") or info.get("Features") or ""
     present = set(flags_text.split())
     return {
-        "name": name or hostname,
-        "hostname": hostname,
+        "name": name or host,
+        "hostname": host,
         "cpu_model": _cpu_model(info),
         "board": _read_strip("/proc/device-tree/model")
         or _read_strip("/sys/firmware/devicetree/base/model"),

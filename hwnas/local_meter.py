@@ -140,14 +140,13 @@ def profile_config(db_path: str | os.PathLike[str], device_name: str | None = No
         db_path: a SQLite latency database path.
         device_name: the device's name in the database (default: the agent's, this hostname).
     """
-    import socket
-
+    from device_agent.fingerprint import hostname
     from latency_db import LatencyDB
 
     if not Path(db_path).is_file():
         return None
     with LatencyDB(db_path, read_only=True) as db:
-        rows = db.measurements(device=device_name or socket.gethostname() or "unknown")
+        rows = db.measurements(device=device_name or hostname())
     return MeasureConfig.from_dict(rows[-1].config) if rows and rows[-1].config else None
 
 
