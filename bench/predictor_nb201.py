@@ -120,7 +120,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--arch-features", choices=("both", "on", "off"), default="both",
                     help="GNNs and GBDTs with the architecture features, without, or both (default)")
-    ap.add_argument("--json", type=Path, help="also write all numbers here")
+    ap.add_argument("--json", type=Path, help="also write all numbers here (rewritten after every device)")
     args = ap.parse_args()
 
     from hwnas.graph.cache import GraphCache, default_cache_dir
@@ -224,6 +224,13 @@ def main() -> int:
         gb = GBDTPredictor(arch_features=use_arch).fit(records(idx, [dev]))
         row["gbdt_spearman"], row["gbdt_within10"] = score(np.log(gb.predict(graphs)), idx)
 
+    def _dump() -> None:
+        """Write the rows so far (so a long run stopped part-way keeps its finished devices)."""
+        if args.json:
+            tmp = args.json.with_suffix(args.json.suffix + ".tmp")
+            tmp.write_text(json.dumps([{k: v for k, v in r.items() if k != "_base"} for r in results], indent=2))
+            tmp.replace(args.json)
+
     def _print_row(row: dict) -> None:
         cells = [("+arch" if row["arch_features"] else "graph").rjust(8),
                  f"{row['ceiling_spearman']:.3f}/{row['ceiling_within10']:.2f}".rjust(10), f"{row['flops_spearman']:7.3f}", " |"]  # fmt: skip
@@ -255,6 +262,7 @@ def main() -> int:
             _device_variant(row, use_arch)
             results.append(row)
             _print_row(row)
+            _dump()
 
     for use_arch in variants:
         rows = [r for r in results if r["arch_features"] == use_arch]
@@ -285,8 +293,7 @@ def main() -> int:
           f"{per_graph * 15625:.2f} s cold (graphs encoded); {head_s * 1e3:.1f} ms from cached embeddings"
           + ("" if len(graphs) >= 15625 else f" (measured on {len(graphs)} graphs, scaled)"))  # fmt: skip
     assert len(order) == 15625
-    if args.json:
-        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "_base"} for r in results], indent=2))
+    _dump()
     return 0
 
 

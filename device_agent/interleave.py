@@ -20,7 +20,7 @@ import random
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -59,6 +59,7 @@ class _Entry:
     failure: MeasureResult | None = None
     stop: str | None = None
     loaded: bool = False
+    reference: bool = False  # a drift reference (loaded with the runner's reference config)
     busy_s: float = 0.0
 
     @property
@@ -135,6 +136,11 @@ class InterleavedRunner:
         members: Sequence[dict[str, float]] = (),
     ) -> None:  # fmt: skip
         self.config = config
+        # The drift references measure the machine, not a schedule: TVM compiles them untuned
+        # whatever the run's tuning (tuning them would cost what a candidate's tuning costs, once
+        # per trial count and database). Their records keep the run's config, so that they group
+        # with its models; their environment's ``tvm_tune_trials`` (0) says what was compiled.
+        self.reference_config = (replace(config, tvm_tune_trials=0, tvm_db="") if config.runtime == "tvm" else config)
         self.device_id = device_id
         self.references: list[ModelFile] = (
             [] if reference is None else [reference] if isinstance(reference, ModelFile) else list(reference))
@@ -187,8 +193,9 @@ class InterleavedRunner:
         return None
 
     def _load(self, entry: _Entry, entries: list[_Entry]) -> None:
+        config = self.reference_config if entry.reference else self.config
         message = {"op": "load", "id": entry.ident, "path": str(entry.model.path.resolve()),
-                   "config": self.config.to_dict(), "number": entry.number}
+                   "config": config.to_dict(), "number": entry.number}
         answer = self._request(entry, message, entries)
         if answer is None:
             return
@@ -272,7 +279,7 @@ class InterleavedRunner:
         base_env = environment(cfg)
         base_env["temperature_before_c"] = read_temperatures()
         entries = [_Entry(model, f"m{i}") for i, model in enumerate(batch)]
-        refs = [_Entry(m, f"ref{i}") for i, m in enumerate(self.references)]
+        refs = [_Entry(m, f"ref{i}", reference=True) for i, m in enumerate(self.references)]
         everyone = entries + refs
         t_batch = self._t_batch = time.monotonic()
         for e in everyone:

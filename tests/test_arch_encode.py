@@ -67,20 +67,20 @@ def _macro_archs(space: MacroSpace, n_random: int) -> list[str]:
 
 
 def test_direct_encoding_equals_export() -> None:
-    """120 random architectures of each space and the edge cases: every field equal, exactly.
+    """40 random architectures of each space and the edge cases: every field equal, exactly.
 
     The exports run once, in a pool of two processes (about 0.2 s a network, more on a loaded
     machine); this is the one test that pays for them, so keep it the only one and keep it small
     (the edge cases cover every op at every position; the random ones, their mixtures).
     """
-    items = [(None, "nb201", s) for s in _nb201_archs(NB201Space(), 120)]
-    items += [(None, "macro", s) for s in _macro_archs(MacroSpace(), 120)]
+    items = [(None, "nb201", s) for s in _nb201_archs(NB201Space(), 40)]
+    items += [(None, "macro", s) for s in _macro_archs(MacroSpace(), 40)]
     exported = GraphResolver(None, direct=False).graphs_for(items, workers=2)
     direct = GraphResolver(None).graphs_for(items)
     wrong = [(f"{sp}:{arch}", d) for (_, sp, arch), a, b in zip(items, direct, exported) if (d := _differences(a, b))]
     assert not wrong, f"{len(wrong)} of {len(items)} differ, e.g. {wrong[:3]}"
     spaces = [sp for _, sp, _ in items]
-    assert spaces.count("nb201") > 120 + 5 + 15 and spaces.count("macro") > 120 + 8
+    assert spaces.count("nb201") > 40 + 5 + 15 and spaces.count("macro") > 40 + 8
 
 
 def test_other_space_settings_and_one_encoder_for_both_spaces() -> None:

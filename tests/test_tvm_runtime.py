@@ -89,9 +89,16 @@ def test_metaschedule_tuning_on_a_tiny_model(tmp_path: Path) -> None:
     assert code == 0, err
     from latency_db import LatencyDB
 
+    from latency_db.records import REFERENCE_SPACE
+
     with LatencyDB(tmp_path / "t.db") as ldb:
         (m,) = ldb.measurements()
+        refs = ldb.measurements(space=REFERENCE_SPACE)
     assert m.config["tvm_tune_trials"] == 2 and m.environment["compile_s"] > 0 and m.median_ms > 0
+    assert m.environment["tvm_tune_trials"] == 2
+    # the drift panel is compiled untuned (it measures the machine), but its rows group with the run
+    assert len(refs) == len(PANEL_FILES) and all(r.environment["tvm_tune_trials"] == 0 for r in refs)
+    assert {r.config_hash for r in refs} == {m.config_hash}
 
 
 def test_tvm_rpc_server_path(tmp_path: Path) -> None:
