@@ -123,6 +123,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write all numbers here (rewritten after every device)")
     args = ap.parse_args()
 
+    from hwnas.fileio import atomic_write_bytes
     from hwnas.graph.cache import GraphCache, default_cache_dir
     from hwnas.graph.resolve import GraphResolver
     from hwnas.predictors.adapt import HeadPrior, adapt_head, select_informative
@@ -227,9 +228,8 @@ def main() -> int:
     def _dump() -> None:
         """Write the rows so far (so a long run stopped part-way keeps its finished devices)."""
         if args.json:
-            tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-            tmp.write_text(json.dumps([{k: v for k, v in r.items() if k != "_base"} for r in results], indent=2))
-            tmp.replace(args.json)
+            rows = [{k: v for k, v in r.items() if k != "_base"} for r in results]
+            atomic_write_bytes(args.json, json.dumps(rows, indent=2).encode())
 
     def _print_row(row: dict) -> None:
         cells = [("+arch" if row["arch_features"] else "graph").rjust(8),
