@@ -422,3 +422,41 @@ def test_noise_ceiling_by_hand() -> None:
         noise_ceiling([1.0, 2.0, 3.0], ["a", "b", "c"])
     with pytest.raises(PredictorError, match="differ in length"):
         noise_ceiling([1.0, 2.0], ["a"])
+
+
+# --------------------------------------------------------------------------- GNN early stopping
+
+
+def test_validation_split_keeps_every_device_trained() -> None:
+    from hwnas.predictors.gnn import MIN_VALIDATION, _validation_split
+
+    measured = np.ones((300, 3), dtype=bool)
+    measured[10:, 2] = False  # a device measured on 10 graphs only
+    held = _validation_split(measured, 0.1, seed=0)
+    assert len(held) == 30 and np.all(np.diff(held) > 0)
+    assert measured[held, 2].sum() <= 1  # keeps >= 90% of its 10 graphs
+    assert np.array_equal(held, _validation_split(measured, 0.1, seed=0))
+    assert not np.array_equal(held, _validation_split(measured, 0.1, seed=1))
+    assert len(_validation_split(measured, 0.0, seed=0)) == 0
+    small = np.ones((10 * MIN_VALIDATION - 10, 1), dtype=bool)  # 10% would hold out fewer than the minimum
+    assert len(_validation_split(small, 0.1, seed=0)) == 0
+
+
+def test_gnn_keeps_the_epoch_with_lowest_held_out_error(tmp_path: Path) -> None:
+    """On noisy data the GNN keeps the best epoch's weights (and says which), and the file keeps
+    the record; with ``validation=0`` every graph trains for every epoch."""
+    pytest.importorskip("torch")
+    from hwnas.predictors.gnn import GNNPredictor
+
+    recs = make_records(260, seed=3, noise=0.3)
+    pred = GNNPredictor(epochs=12, hidden=16, validation=0.1).fit(recs)
+    errs = pred.validation_errors_
+    assert pred.n_validation_ == 26 and len(errs) == 12
+    assert pred.best_epoch_ == int(np.argmin(errs)) + 1
+    back = load_predictor(save_predictor(pred, tmp_path / "p.json", {}), predictor_kinds()).predictor
+    assert (back.best_epoch_, back.n_validation_) == (pred.best_epoch_, 26)
+    assert np.allclose(back.validation_errors_, errs, atol=1e-6)
+    graphs = [r.graph for r in recs[:20]]
+    np.testing.assert_allclose(back.predict(graphs), pred.predict(graphs), rtol=1e-5)
+    off = GNNPredictor(epochs=12, hidden=16, validation=0.0).fit(recs)
+    assert (off.n_validation_, off.best_epoch_, off.validation_errors_) == (0, 12, [])

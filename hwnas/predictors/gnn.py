@@ -27,6 +27,8 @@ from hwnas.predictors.support import Support
 
 #: Graphs per forward pass when embedding (no gradients; small batches keep activations in cache).
 INFERENCE_BATCH = 64
+#: Fewest held-out graphs for early stopping (:class:`GNNPredictor` ``validation``); below, none.
+MIN_VALIDATION = 20
 
 
 def _torch() -> Any:
@@ -105,6 +107,15 @@ class GNNPredictor(Predictor):
         arch_features: read the architecture features of the graphs beside the whole-model
             features, when every training graph has them (``n_arch_`` of them; a predictor file
             from before they existed has none and keeps working without them).
+        validation: share of the distinct graphs held out to choose when to stop (early
+            stopping): training runs all ``epochs`` on the rest and keeps the weights of the epoch
+            with the lowest squared error on the held-out graphs (``best_epoch_``; the error
+            after every epoch is ``validation_errors_``, both saved with the file). Without it a
+            noisy device's table is over-fitted: on NAS-Bench-201's phone and server-CPU tables,
+            900 samples, 60 epochs gave Spearman 0.904-0.951 where 15 gave 0.922-0.961. Held out
+            only when that leaves every device at least 90% of its graphs (and 4) and holds out at
+            least :data:`MIN_VALIDATION` graphs; otherwise (small data) every graph trains for all
+            epochs. 0 turns it off.
     """
 
     kind = "gnn"
@@ -123,6 +134,7 @@ class GNNPredictor(Predictor):
         mlp_depth: int = 1,
         robust: bool = True,
         arch_features: bool = True,
+        validation: float = 0.1,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -136,6 +148,7 @@ class GNNPredictor(Predictor):
         self.mlp_depth = mlp_depth
         self.robust = robust
         self.arch_features = arch_features
+        self.validation = validation
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -151,6 +164,7 @@ class GNNPredictor(Predictor):
             "mlp_depth": self.mlp_depth,
             "robust": self.robust,
             "arch_features": self.arch_features,
+            "validation": self.validation,
         }
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -263,15 +277,19 @@ class GNNPredictor(Predictor):
             torch.manual_seed(self.seed)
             net = _build_net(graphs[0].x.shape[1], g.shape[1], self.hidden, self.layers, self.embed_dim, len(devices), self.mlp_depth)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            steps = self.epochs * int(np.ceil(len(graphs) / self.batch_size))
+            held = _validation_split(~np.isnan(ys), self.validation, self.seed)
+            train = np.setdiff1d(np.arange(len(graphs)), held)
+            steps = self.epochs * int(np.ceil(len(train) / self.batch_size))
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(s / max(steps, 1), 1.0))))
             rng = np.random.default_rng(self.seed)
             target = torch.from_numpy(np.nan_to_num(ys).astype(np.float32))
             mask = torch.from_numpy(~np.isnan(ys))
             inputs = self._inputs(graphs)
-            net.train()
-            for _ in range(self.epochs):
-                for idx, x, ei, batch, gf in self._batches(inputs, rng.permutation(len(graphs))):
+            best: tuple[float, int, dict[str, Any] | None] = (np.inf, self.epochs, None)
+            errors: list[float] = []
+            for epoch in range(1, self.epochs + 1):
+                net.train()
+                for idx, x, ei, batch, gf in self._batches(inputs, train[rng.permutation(len(train))]):
                     pred = net(x, ei, batch, gf)
                     t, m = target[idx], mask[idx]
                     loss = ((pred - t) ** 2)[m].mean()
@@ -281,10 +299,30 @@ class GNNPredictor(Predictor):
                     loss.backward()
                     opt.step()
                     sched.step()
+                if len(held):
+                    err = self._held_out_error(net, inputs, held, target, mask)
+                    errors.append(err)
+                    if err < best[0]:
+                        best = (err, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            if best[2] is not None:
+                net.load_state_dict(best[2])
         net.eval()
         self.net_ = net
+        self.best_epoch_, self.n_validation_, self.validation_errors_ = best[1], len(held), errors
         self.support_ = Support.from_records(records)
         return self
+
+    def _held_out_error(self, net: Any, inputs: Any, held: np.ndarray, target: Any, mask: Any) -> float:
+        """Mean squared error (standardised log latency) of ``net`` on the ``held`` graphs."""
+        torch = _torch()
+        net.eval()
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for idx, x, ei, batch, gf in self._batches(inputs, held, INFERENCE_BATCH):
+                m = mask[idx]
+                total += float(((net(x, ei, batch, gf) - target[idx]) ** 2)[m].sum())
+                count += int(m.sum())
+        return total / max(count, 1)
 
     # -- predict ---------------------------------------------------------------------------------
     def embed(self, graphs: Sequence[GraphData]) -> np.ndarray:
@@ -343,6 +381,9 @@ class GNNPredictor(Predictor):
             "n_node": int(self.scaler_.state()["mean"].shape[0]),
             "n_graph": int(self.gmean_.shape[0]),  # whole-model features and architecture features
             "n_arch": int(self.n_arch_),
+            "best_epoch": getattr(self, "best_epoch_", None),
+            "n_validation": getattr(self, "n_validation_", 0),
+            "validation_errors": [round(e, 6) for e in getattr(self, "validation_errors_", [])],
         }
         return meta, arrays
 
@@ -352,6 +393,8 @@ class GNNPredictor(Predictor):
 
         self.devices_ = list(meta["devices"])
         self.n_arch_ = int(meta.get("n_arch", 0))  # files from before architecture features: none
+        self.best_epoch_, self.n_validation_ = meta.get("best_epoch"), int(meta.get("n_validation", 0))
+        self.validation_errors_ = [float(e) for e in meta.get("validation_errors", [])]
         self.ymean_, self.ystd_ = arrays["ymean"], arrays["ystd"]
         self.gmean_, self.gstd_ = arrays["gmean"], arrays["gstd"]
         self.scaler_ = FeatureScaler.from_state({k[7:]: v for k, v in arrays.items() if k.startswith("scaler.")})
@@ -373,6 +416,32 @@ class GNNPredictor(Predictor):
         arrays["net.heads.bias"] = b.astype(np.float32)
         new.set_state({**meta, "devices": list(devices)}, arrays)
         return new
+
+
+def _validation_split(measured: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Indices of the graphs held out for early stopping (sorted; empty: none).
+
+    ``measured[g, d]`` says whether graph ``g`` has a latency on device ``d``. Graphs are drawn in
+    a random order (seeded) and held out while every device keeps at least 90% of its graphs and
+    at least 4, up to ``share`` of all graphs; fewer than :data:`MIN_VALIDATION` held out means
+    the data are too few to spare any, and none are.
+    """
+    n = measured.shape[0]
+    want = int(round(share * n))
+    if share <= 0 or want < MIN_VALIDATION:
+        return np.empty(0, dtype=np.int64)
+    counts = measured.sum(axis=0)
+    floor = np.maximum(np.ceil(0.9 * counts), 4)
+    left = counts.copy()
+    held = []
+    for g in np.random.default_rng([seed, 0x5EED]).permutation(n):
+        row = measured[g]
+        if np.all(left[row] - 1 >= floor[row]):
+            held.append(g)
+            left[row] -= 1
+            if len(held) == want:
+                break
+    return np.sort(np.array(held, dtype=np.int64)) if len(held) >= MIN_VALIDATION else np.empty(0, dtype=np.int64)
 
 
 def _pairwise_rank_loss(pred: Any, target: Any, mask: Any) -> Any:
