@@ -129,6 +129,11 @@ def test_train_needs_known_device_and_enough_rows(setup, capsys) -> None:
     code, _, err = run(capsys, "predictor", "train", "--db", str(db), "--device", "d1", "--kind", "gbdt", "--samples", "3",
                        "--cache", str(cache), "--out", str(out))  # fmt: skip
     assert code == 2 and "at least" in err and not out.exists()
+    for share, why in (("0.7", "out of range"), ("tenth", "not a number")):
+        with pytest.raises(SystemExit) as exit_info:
+            run(capsys, "predictor", "train", "--db", str(db), "--device", "d1", "--validation", share, "--out", str(out))
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "argument --validation" in err and why in err and not out.exists()
 
 
 def test_embeddings_cached_across_adapted_predictors(setup, capsys) -> None:

@@ -70,6 +70,17 @@ def load_predictor_file(path: str) -> Any:
     return load_predictor(resolved, predictor_kinds())
 
 
+def _share(text: str) -> float:
+    """argparse type: a share in [0, 0.5]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a share such as 0.1") from None
+    if not 0.0 <= v <= 0.5:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; give a share from 0 to 0.5 (0 = off)")
+    return v
+
+
 def _make(kind: str, args: argparse.Namespace) -> Any:
     from hwnas.predictors import predictor_kinds
     from hwnas.predictors.kinds import check_available
@@ -79,7 +90,8 @@ def _make(kind: str, args: argparse.Namespace) -> Any:
         raise CLIError(f"--kind {kind}: unknown; choose one of {', '.join(kinds)}")
     check_available(kind)
     if kind == "gnn":
-        return kinds[kind](epochs=args.epochs, rank_weight=args.rank_weight, seed=args.seed)
+        return kinds[kind](epochs=args.epochs, rank_weight=args.rank_weight, seed=args.seed,
+                           validation=args.validation)
     return kinds[kind]()
 
 
@@ -155,12 +167,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         trained_on.setdefault(r.device, []).append(r.key)
     save_predictor(pred, args.out, {"spaces": _spaces(records), "devices": pred.devices, "trained_on": trained_on})
     out = {"out": args.out, "kind": args.kind, "devices": pred.devices, "records": len(records), "fit_s": round(took, 2)}
+    stop = ""
+    if getattr(pred, "n_validation_", 0):
+        out["best_epoch"], out["n_validation"] = pred.best_epoch_, pred.n_validation_
+        stop = f", kept epoch {pred.best_epoch_} of {args.epochs} (lowest error on {pred.n_validation_} held-out models)"
     how = "uncalibrated intervals (--calibration-folds 0)"
     if args.calibration_folds:
         out["calibrate_s"] = round(calibrate_s, 2)
         how = f"intervals calibrated by {args.calibration_folds}-fold refits in {calibrate_s:.1f} s"
-    emit(out, args.json, f"trained {args.kind} on {len(records)} measurements of {len(pred.devices)} device(s) in {took:.1f} s, "
-         f"{how} -> {args.out}")
+    emit(out, args.json, f"trained {args.kind} on {len(records)} measurements of {len(pred.devices)} device(s) in {took:.1f} s"
+         f"{stop}, {how} -> {args.out}")
     return 0
 
 
@@ -358,6 +374,9 @@ def add_parsers(sub: Any, default_db: str) -> None:
     q.add_argument("--samples", type=int, help="train on N random measured models per device (default: all)")
     q.add_argument("--epochs", type=int, default=80, help="GNN training epochs (default 80)")
     q.add_argument("--rank-weight", type=float, default=0.0, help="GNN: weight of a pairwise ranking loss (default 0)")
+    q.add_argument("--validation", type=_share, default=0.1, metavar="SHARE",
+                   help="GNN: share of the models held out to stop early (the epoch with the lowest held-out "
+                        "error is kept; used from ~200 models up; 0 = train every epoch on all) (default 0.1)")
     q.add_argument("--calibration-folds", type=int, default=5, metavar="K",
                    help="calibrate the predictive intervals on K out-of-fold refits (K extra fits; 0 = off, "
                         "intervals then have a default width) (default 5)")
