@@ -22,7 +22,11 @@ table's README advises (some devices report near-zero latency for them).
 ``--arch-features both`` (the default) runs every GNN twice: reading the graph alone (hwnas before
 issue 15) and the graph plus the architecture's own encoding (one-hot decisions, live edges, paths:
 :meth:`hwnas.space.base.SearchSpace.arch_features`); rows are labelled ``graph`` and ``+arch``.
-A GBDT on 900 samples, with and without them, is printed beside the single-device GNN.
+A GBDT on 900 samples, with and without them, is printed beside the single-device GNN, and the
+two blended (the mean of their log predictions: ``GNN+GBDT``).
+
+``--ensemble N`` pre-trains N bases per held-out device (seeds 0..N-1), adapts each on the same K
+samples and averages their log predictions; ``suggest`` picks with the first base.
 """
 
 from __future__ import annotations
@@ -120,6 +124,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--arch-features", choices=("both", "on", "off"), default="both",
                     help="GNNs and GBDTs with the architecture features, without, or both (default)")
+    ap.add_argument("--ensemble", type=int, default=1,
+                    help="pre-train this many bases (seeds 0..N-1) per held-out device, adapt each on the same "
+                         "K samples and average their log predictions (default 1: no ensemble)")
     ap.add_argument("--json", type=Path, help="also write all numbers here (rewritten after every device)")
     args = ap.parse_args()
 
@@ -147,7 +154,7 @@ def main() -> int:
     groups = noise_ceiling_groups(archs)
     print(f"NB201 latency table: {len(archs)} archs x {len(devices)} devices; pool {len(pool)} "
           f"({scored.sum()} with a path are scored); pre-train {args.pretrain} archs/device; "
-          f"GNN {gnn_kw}")  # fmt: skip
+          f"GNN {gnn_kw}; ensemble of {args.ensemble} base(s)")  # fmt: skip
 
     # 1. the product's import path, then read back per device
     work = Path(tempfile.mkdtemp(prefix="hwnas-bench-pred-"))
@@ -174,7 +181,7 @@ def main() -> int:
     variants = {"both": (False, True), "on": (True,), "off": (False,)}[args.arch_features]
     header = (f"{'device':<15}{'features':>8}{'ceiling':>11}{'FLOPs':>7} | " + " ".join(f"{'K=' + str(k):>13}" for k in shots)
               + f" {'K=10 sugg':>13} | " + " ".join(f"{'single ' + str(n):>13}" for n in singles)
-              + f" {'GBDT ' + str(singles[-1]):>13}")  # fmt: skip
+              + f" {'GBDT ' + str(singles[-1]):>13} {'GNN+GBDT':>13}")  # fmt: skip
     print("Spearman / within ±10% on the pool (minus the samples used)")
     print(header)
     cand = np.flatnonzero(scored)
@@ -186,11 +193,20 @@ def main() -> int:
         others = [d for d in devices if d != dev]
         pre_idx = np.sort(np.random.default_rng(1).choice(cand, size=min(args.pretrain, len(cand)), replace=False))
         t0 = time.perf_counter()
-        base = GNNPredictor(**kw).fit(records(pre_idx, others))
-        row["_base"] = base
-        row["pretrain_s"] = time.perf_counter() - t0
-        emb = base.embed(graphs)
-        prior = HeadPrior.from_heads(*base.heads())
+        bases = [GNNPredictor(**{**kw, "seed": s}).fit(records(pre_idx, others)) for s in range(args.ensemble)]
+        row["_base"] = bases[0]
+        row["pretrain_s"] = (time.perf_counter() - t0) / len(bases)
+        embs = [b.embed(graphs) for b in bases]
+        priors = [HeadPrior.from_heads(*b.heads()) for b in bases]
+        emb, prior = embs[0], priors[0]
+
+        def adapted(idx: np.ndarray) -> np.ndarray:
+            """Log predictions on the pool, each base adapted on ``idx``, averaged over the bases."""
+            out = []
+            for e, p in zip(embs, priors):
+                res = adapt_head(p, e[idx], np.log(y[idx]))
+                out.append(e @ res.w + res.b)
+            return np.mean(out, axis=0)
 
         def score(pred_log: np.ndarray, used: np.ndarray) -> tuple[float, float]:
             mask = scored.copy()
@@ -202,8 +218,7 @@ def main() -> int:
             sp, w10, fw10 = [], [], []
             for s in range(args.seeds):
                 idx = np.random.default_rng(100 + s).choice(cand, size=k, replace=False)
-                res = adapt_head(prior, emb[idx], np.log(y[idx]))
-                a, b = score(emb @ res.w + res.b, idx)
+                a, b = score(adapted(idx), idx)
                 sp.append(a)
                 w10.append(b)
                 fl = FlopsLinear().fit([LatencyRecord(str(i), graphs[i], dev, y[i]) for i in idx])
@@ -214,8 +229,7 @@ def main() -> int:
             row[f"k{k}_flops_within10"] = float(np.mean(fw10))
         sugg = select_informative(prior, emb[cand], 10)
         idx = cand[sugg]
-        res = adapt_head(prior, emb[idx], np.log(y[idx]))
-        row["k10s_spearman"], row["k10s_within10"] = score(emb @ res.w + res.b, idx)
+        row["k10s_spearman"], row["k10s_within10"] = score(adapted(idx), idx)
 
         for n in singles:
             idx = np.sort(np.random.default_rng(7).choice(cand, size=min(n, len(cand) - 10), replace=False))
@@ -223,7 +237,9 @@ def main() -> int:
             pl = np.log(single.predict(graphs))
             row[f"single{n}_spearman"], row[f"single{n}_within10"] = score(pl, idx)
         gb = GBDTPredictor(arch_features=use_arch).fit(records(idx, [dev]))
-        row["gbdt_spearman"], row["gbdt_within10"] = score(np.log(gb.predict(graphs)), idx)
+        gl = np.log(gb.predict(graphs))
+        row["gbdt_spearman"], row["gbdt_within10"] = score(gl, idx)
+        row["blend_spearman"], row["blend_within10"] = score((pl + gl) / 2.0, idx)
 
     def _dump() -> None:
         """Write the rows so far (so a long run stopped part-way keeps its finished devices)."""
@@ -237,7 +253,8 @@ def main() -> int:
         cells += [f"{row[f'k{k}_spearman']:.3f}/{row[f'k{k}_within10']:.2f}".rjust(13) for k in shots]
         cells += [f"{row['k10s_spearman']:.3f}/{row['k10s_within10']:.2f}".rjust(13), " |"]
         cells += [f"{row[f'single{n}_spearman']:.3f}/{row[f'single{n}_within10']:.2f}".rjust(13) for n in singles]
-        cells += [f"{row['gbdt_spearman']:.3f}/{row['gbdt_within10']:.2f}".rjust(13)]
+        cells += [f"{row['gbdt_spearman']:.3f}/{row['gbdt_within10']:.2f}".rjust(13),
+                  f"{row['blend_spearman']:.3f}/{row['blend_within10']:.2f}".rjust(13)]
         print(f"{row['device']:<15}" + " ".join(cells), flush=True)
 
     for dev in held_out:
@@ -275,7 +292,8 @@ def main() -> int:
               + " ".join(f"{mean(f'k{k}_spearman'):.3f}/{mean(f'k{k}_within10'):.2f}".rjust(13) for k in shots)
               + f"{mean('k10s_spearman'):.3f}/{mean('k10s_within10'):.2f}".rjust(14) + "  |"
               + " ".join(f"{mean(f'single{n}_spearman'):.3f}/{mean(f'single{n}_within10'):.2f}".rjust(13) for n in singles)
-              + f"{mean('gbdt_spearman'):.3f}/{mean('gbdt_within10'):.2f}".rjust(14))  # fmt: skip
+              + f"{mean('gbdt_spearman'):.3f}/{mean('gbdt_within10'):.2f}".rjust(14)
+              + f"{mean('blend_spearman'):.3f}/{mean('blend_within10'):.2f}".rjust(14))  # fmt: skip
         beats = sum(r["k10_spearman"] > r["flops_spearman"] for r in rows)  # type: ignore[operator]
         print(f"  GNN (K=10) beats FLOPs on {beats}/{len(rows)} devices; FLOPs-linear ±10% with K=10: "
               f"{mean('k10_flops_within10'):.2f}")  # fmt: skip
