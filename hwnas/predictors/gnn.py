@@ -112,7 +112,7 @@ class GNNPredictor(Predictor):
             with the lowest squared error on the held-out graphs (``best_epoch_``; the error
             after every epoch is ``validation_errors_``, both saved with the file). Without it a
             noisy device's table is over-fitted: on NAS-Bench-201's phone and server-CPU tables,
-            900 samples, 60 epochs gave Spearman 0.904-0.951 where 15 gave 0.922-0.961. Held out
+            900 samples, 60 epochs gave Spearman 0.904-0.951 where 15-30 gave 0.922-0.961. Held out
             only when that leaves every device at least 90% of its graphs (and 4) and holds out at
             least :data:`MIN_VALIDATION` graphs; otherwise (small data) every graph trains for all
             epochs. 0 turns it off.
