@@ -428,7 +428,7 @@ def _validation_split(measured: np.ndarray, share: float, seed: int) -> np.ndarr
     """
     n = measured.shape[0]
     want = int(round(share * n))
-    if share <= 0 or want < MIN_VALIDATION:
+    if want < MIN_VALIDATION:  # also share <= 0
         return np.empty(0, dtype=np.int64)
     counts = measured.sum(axis=0)
     floor = np.maximum(np.ceil(0.9 * counts), 4)
