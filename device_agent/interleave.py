@@ -34,7 +34,7 @@ from device_agent.models import ModelFile
 from device_agent.protocol import REFERENCE_PANEL, MeasureConfig, MeasureResult
 from device_agent.runner import make_record
 from device_agent.stats import (
-    half_change, median_rel_halfwidths, ratio_interval, repeat_interval, stats_of_rounds, tracking_sd)
+    Tracking, half_change, median_rel_halfwidths, ratio_interval, repeat_interval, stats_of_rounds, tracking_sd)
 
 #: How a model's rounds ended (``environment["stop"]``).
 STOP_CONVERGED, STOP_TIME_CAP, STOP_MAX_ROUNDS = "converged", "time_cap", "max_rounds"
@@ -324,9 +324,12 @@ class InterleavedRunner:
             self.members.append({str(rec.arch): math.log(float(rec.median_ms or 0.0) / panel["median_ms"])
                                  for _, rec in ref_records})
             tracking = tracking_sd(self.members[-_TRACKING_BATCHES:])
-            panel["tracking"], panel["tracking_from"] = (
-                (round(tracking, 6), f"{min(len(self.members), _TRACKING_BATCHES)} batches") if tracking is not None
-                else (round(_halves_tracking(refs, panel_by_round), 6), "halves of this batch"))
+            source = f"{min(len(self.members), _TRACKING_BATCHES)} batches"
+            if tracking is None:
+                tracking, source = _halves_tracking(refs, panel_by_round), "halves of this batch"
+            if tracking is not None:
+                panel.update(tracking=round(tracking.sd, 6), tracking_dof=round(tracking.dof, 3),
+                             tracking_from=source, tracking_halfwidth=round(tracking.halfwidth(), 6))
         records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, panel_by_round), panel=panel,
                                           ref_all=list(panel_by_round.values()))) for e in entries]
         if panel is not None:
@@ -381,7 +384,7 @@ class InterleavedRunner:
             # interval from the per-round panel series (its medians' CIs and the model's trend)
             exact = float(np.median(y)) / float(panel["median_ms"])
             env["ref_ratio"] = round(exact, 6)
-            ratio = ratio_interval(y, ref_all, panel.get("tracking", 0.0)) if ref_all else None
+            ratio = ratio_interval(y, ref_all, _tracking_of(panel)) if ref_all else None
             parts = repeat_interval(y, ref, self.history)
             if ratio is not None:
                 env["ref_ratio_interval"] = [round(exact * ratio[1] / ratio[0], 6), round(exact * ratio[2] / ratio[0], 6)]
@@ -452,20 +455,27 @@ def _panel(refs: list[_Entry], records: list[MeasurementRecord]) -> dict[str, An
             "uids": [r.uid for r in records], "model_sha256s": [r.model_sha256 for r in records]}
 
 
-def _halves_tracking(refs: list[_Entry], panel_by_round: dict[int, float]) -> float:
+def _halves_tracking(refs: list[_Entry], panel_by_round: dict[int, float]) -> Tracking | None:
     """:func:`~device_agent.stats.tracking_sd` from one batch: each reference's log ratio to the
-    panel level in the first half of the rounds against the second (a lower bound of how it moves
-    between batches; used when there is no other batch yet)."""
+    panel level in the first half of the rounds against the second (how it moves between batches,
+    from the only batch there is yet; its few degrees of freedom widen the interval)."""
     rounds = sorted(panel_by_round)
     half = len(rounds) // 2
     if half < 2:
-        return 0.0
+        return None
     members, by_ref = [], [dict(zip(r.rounds_seen, r.corrected)) for r in refs]
     for part in (rounds[:half], rounds[half:]):
         level = float(np.median([panel_by_round[k] for k in part]))
         members.append({r.ident: math.log(float(np.median([series[k] for k in part])) / level)
                         for r, series in zip(refs, by_ref)})
-    return float(tracking_sd(members) or 0.0)
+    return tracking_sd(members)
+
+
+def _tracking_of(panel: dict[str, Any]) -> Tracking | None:
+    """The :class:`~device_agent.stats.Tracking` a batch's panel summary stores, or None."""
+    if "tracking" not in panel or "tracking_dof" not in panel:
+        return None
+    return Tracking(float(panel["tracking"]), float(panel["tracking_dof"]), len(panel["uids"]))
 
 
 def _panel_by_round(refs: list[_Entry]) -> dict[int, float]:

@@ -247,30 +247,87 @@ def repeat_interval(samples: Sequence[float], reference: Sequence[float] | None 
     return RepeatInterval(low, high, below, above, trend, level, drift, hist)
 
 
-def tracking_sd(members: Sequence[dict[str, float]]) -> float | None:
-    """How far a network's ratio to the panel level moves between batches: the pooled standard
-    deviation, over batches, of each reference's log ratio to its batch's panel level (``members``:
-    one ``{reference: log ratio}`` per batch). None with fewer than two batches of a reference.
+#: Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (no scipy on a device).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def t975(dof: float) -> float:
+    """Student's t quantile for a two-sided 95% interval with ``dof`` degrees of freedom: exact to
+    3 decimals up to 30 (a fractional ``dof`` rounds down, the wider side), the Cornish-Fisher series
+    beyond, 1.96 for infinity.
 
     Example:
-        >>> round(tracking_sd([{"a": -1.0, "b": 1.0}, {"a": -1.02, "b": 1.02}]), 4)
-        0.0141
+        >>> t975(2), t975(2.7), round(t975(100), 3), round(t975(math.inf), 2)
+        (4.303, 4.303, 1.984, 1.96)
+    """
+    if dof < 1:
+        raise ValueError(f"t975 needs at least 1 degree of freedom, got {dof}")
+    if dof <= len(_T975):
+        return _T975[int(dof) - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """How far a network's log ratio to the panel level moves between batches.
+
+    Model: in a batch, each network's log median is its own constant, plus the batch's level, plus a
+    term of standard deviation ``sd`` of its own (how it "tracks" the machine's level, independent
+    between networks and batches). The panel level is the mean of ``panel_size`` references' logs,
+    so a network's log ratio to it varies with ``sd * sqrt(1 + 1 / panel_size)`` between batches,
+    and the difference of two runs with ``sqrt(2)`` times that.
+
+    Attributes:
+        sd: the per-network standard deviation (log units), estimated from the references.
+        dof: its degrees of freedom (:func:`t975` widens the interval by how few there are).
+        panel_size: the references in a batch's panel.
+    """
+
+    sd: float
+    dof: float
+    panel_size: int
+
+    def halfwidth(self) -> float:
+        """The 95% half-width (log units) of the difference of two runs' log ratios to the panel."""
+        return t975(self.dof) * math.sqrt(2.0 * (1.0 + 1.0 / self.panel_size)) * self.sd
+
+
+def tracking_sd(members: Sequence[dict[str, float]]) -> Tracking | None:
+    """:class:`Tracking` from the references' log ratios to their batch's panel level (``members``:
+    one ``{reference: log ratio}`` per batch). None with fewer than two batches of a reference.
+
+    Each reference's deviations from its mean over batches are pooled. A reference is a member of
+    the level it is divided by, so its ratio varies with ``sd * sqrt(1 - 1/k)`` (k references per
+    batch) and each batch's ratios sum to zero: the estimate divides by ``(1 - 1/k)`` times the
+    naive degrees of freedom, which is unbiased for ``sd`` squared under :class:`Tracking`'s model.
+
+    Example:
+        >>> t = tracking_sd([{"a": -1.0, "b": 1.0}, {"a": -1.02, "b": 1.02}])
+        >>> round(t.sd, 4), t.dof, t.panel_size
+        (0.02, 1.0, 2)
     """
     by: dict[str, list[float]] = {}
     for batch in members:
         for key, value in batch.items():
             by.setdefault(key, []).append(float(value))
-    dev2, dof = 0.0, 0
+    dev2, naive = 0.0, 0
     for values in by.values():
         if len(values) > 1:
             mean = sum(values) / len(values)
             dev2 += sum((v - mean) ** 2 for v in values)
-            dof += len(values) - 1
-    return math.sqrt(dev2 / dof) if dof else None
+            naive += len(values) - 1
+    if not naive:
+        return None
+    k = max(2, round(sum(len(b) for b in members) / len(members)))
+    dof = naive * (1.0 - 1.0 / k)
+    return Tracking(math.sqrt(dev2 / dof), dof, k)
 
 
 def ratio_interval(samples: Sequence[float], reference: Sequence[float],
-                   tracking: float = 0.0) -> tuple[float, float, float] | None:
+                   tracking: Tracking | None = None) -> tuple[float, float, float] | None:
     """``median(samples) / median(reference)`` and a 95% interval for it in a repeat run.
 
     For drift-corrected samples of one batch (:mod:`device_agent.drift`): the drift is already
@@ -278,8 +335,8 @@ def ratio_interval(samples: Sequence[float], reference: Sequence[float],
     (the reference's noise then enters once, through its median, not once per round). The
     interval's parts, in quadrature in log space: the 95% CIs of both medians, each x sqrt(2) as a
     repeat run has errors of its own, the trend of the samples over the batch, and ``tracking``
-    (:func:`tracking_sd`: how far a network's ratio to the reference moves between batches, as a
-    log standard deviation; x 1.96 x sqrt(2) for the difference of two runs).
+    (:meth:`Tracking.halfwidth`: how far a network's ratio to the panel moves between two runs,
+    with Student's t for the few batches it is estimated from).
 
     Returns:
         ``(ratio, low, high)``, or None when either series has 5 samples or fewer.
@@ -294,7 +351,8 @@ def ratio_interval(samples: Sequence[float], reference: Sequence[float],
     if mine is None or theirs is None:
         return None
     ratio = float(np.median(x)) / float(np.median(ref))
-    shared = half_drift(x) ** 2 + 2.0 * max(theirs) ** 2 + 2.0 * (1.96 * tracking) ** 2
+    moves = tracking.halfwidth() if tracking is not None else 0.0
+    shared = half_drift(x) ** 2 + 2.0 * max(theirs) ** 2 + moves**2
     low = ratio * math.exp(-math.sqrt(2.0 * mine[0] ** 2 + shared))
     high = ratio * math.exp(math.sqrt(2.0 * mine[1] ** 2 + shared))
     return ratio, low, high

@@ -197,17 +197,42 @@ def test_reference_rows_are_stored_and_identifiable(tmp_path: Path, capsys: pyte
 
 
 def test_tracking_widens_the_ratio_interval_by_how_far_networks_move_against_the_panel() -> None:
-    from device_agent.stats import ratio_interval, tracking_sd
+    from device_agent.stats import Tracking, ratio_interval, t975, tracking_sd
 
     assert tracking_sd([{"a": 0.1, "b": -0.1}]) is None  # one batch says nothing about between batches
-    sd = tracking_sd([{"a": 0.10, "b": -0.10}, {"a": 0.12, "b": -0.12}, {"a": 0.08, "b": -0.08}])
-    assert sd == pytest.approx(0.02)  # pooled over both references, 2 degrees of freedom each
+    t = tracking_sd([{"a": 0.10, "b": -0.10}, {"a": 0.12, "b": -0.12}, {"a": 0.08, "b": -0.08}])
+    # 2 references: each ratio to their mean moves with sd * sqrt(1 - 1/2), and each batch's two
+    # ratios sum to zero, so 4 naive degrees of freedom are 2
+    assert t is not None and t.panel_size == 2 and t.dof == pytest.approx(2.0)
+    assert t.sd == pytest.approx(math.sqrt(4 * 0.02**2 / 2))
     x, ref = [2.0, 2.02, 1.98, 2.01, 1.99, 2.0, 2.0, 2.01], [1.0] * 8
     _, low0, high0 = ratio_interval(x, ref)  # type: ignore[misc]
-    r, low, high = ratio_interval(x, ref, tracking=0.02)  # type: ignore[misc]
+    r, low, high = ratio_interval(x, ref, Tracking(0.02, 6.0, 3))  # type: ignore[misc]
     assert low < low0 < r < high0 < high
-    half = math.log(high / r)  # at least 1.96 * sqrt(2) * sd: the difference of two runs
-    assert half >= 1.96 * math.sqrt(2) * 0.02
+    half = math.log(high / r)  # at least t(6) * sqrt(2 * (1 + 1/3)) * sd: two runs, each over a 3-panel
+    assert half >= t975(6) * math.sqrt(8 / 3) * 0.02
+    few = ratio_interval(x, ref, Tracking(0.02, 2.0, 3))  # the same sd from fewer batches: wider
+    assert few is not None and few[2] > high
+
+
+def test_tracking_covers_simulated_runs_at_95_percent() -> None:
+    """Under Tracking's own model (every network, references included, moves independently against
+    the machine's level from batch to batch), two runs' ratios to a 3-reference panel differ by less
+    than the half-width estimated from a run's 4 batches in about 95% of draws: neither the
+    estimate's bias (references are part of the level) nor its few degrees of freedom are left out."""
+    from device_agent.stats import tracking_sd
+
+    rng = np.random.default_rng(0)
+    sd, k, batches, hits, draws = 0.01, 3, 4, 0, 4000
+    for _ in range(draws):
+        refs = rng.normal(0.0, sd, (batches, k))
+        members = [{str(i): v - row.mean() for i, v in enumerate(row)} for row in refs]
+        t = tracking_sd(members)
+        assert t is not None
+        # a network in one batch of each of two runs, each over its batch's panel
+        a, b = (rng.normal(0.0, sd) - rng.normal(0.0, sd, k).mean() for _ in range(2))
+        hits += abs(a - b) <= t.halfwidth()
+    assert 0.93 <= hits / draws <= 0.975
 
 
 def test_repeat_interval_divides_out_what_the_reference_shares() -> None:
