@@ -94,6 +94,31 @@ def test_adapt_to_unseen_device_beats_prior(nb201_graphs, trained) -> None:
         adapt_head(prior, emb[:2], np.log(y[:2]))
 
 
+def test_adapt_head_matches_the_evidence_computed_over_the_samples() -> None:
+    """adapt_head works in the head's space; the same empirical-Bayes choice, evidence and
+    posterior mean follow from the K x K covariance of the samples (the textbook form)."""
+    from hwnas.predictors.adapt import NOISE_VARS, PRIOR_SCALES
+
+    rng = np.random.default_rng(3)
+    prior = HeadPrior.from_heads(rng.normal(size=(12, 6)), rng.normal(size=12))
+    for n in (3, 12, 200):
+        emb = rng.normal(size=(n, 6))
+        y = emb @ rng.normal(size=6) + 0.5 + 0.1 * rng.normal(size=n)
+        phi = np.concatenate([emb, np.ones((n, 1))], axis=1)
+        resid = y - phi @ prior.mean
+        best = None
+        for c in PRIOR_SCALES:
+            for s2 in NOISE_VARS:
+                cov_y = c * phi @ prior.cov @ phi.T + s2 * np.eye(n)
+                ll = -0.5 * (np.linalg.slogdet(cov_y)[1] + resid @ np.linalg.solve(cov_y, resid) + n * np.log(2 * np.pi))
+                if best is None or ll > best[0]:
+                    best = (ll, c, s2, prior.mean + c * prior.cov @ phi.T @ np.linalg.solve(cov_y, resid))
+        res = adapt_head(prior, emb, y)
+        assert (res.prior_scale, res.noise_var) == best[1:3]
+        assert res.log_evidence == pytest.approx(best[0], rel=1e-9, abs=1e-9)
+        assert np.allclose(np.append(res.w, res.b), best[3], rtol=1e-7, atol=1e-9)
+
+
 def test_pairwise_rank_loss_option(nb201_graphs) -> None:
     archs, graphs = nb201_graphs
     pred = GNNPredictor(epochs=15, hidden=16, rank_weight=1.0).fit(records(archs[:20], graphs[:20], ["devA"]))

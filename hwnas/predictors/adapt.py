@@ -64,6 +64,11 @@ def _design(emb: np.ndarray) -> np.ndarray:
 def adapt_head(prior: HeadPrior, emb: np.ndarray, log_ms: np.ndarray) -> AdaptResult:
     """Posterior-mean head for a new device from K embeddings and their measured log latencies.
 
+    Computed in the head's space (``d`` = embedding size + 1), not the samples': with
+    ``A = (c·Σ)⁻¹ + ΦᵀΦ / s²`` the evidence's log-determinant is ``K log s² + log|c·Σ| + log|A|``
+    and its quadratic form ``rᵀr / s² - bᵀA⁻¹b`` (``b = Φᵀr / s²``), so a grid point costs
+    ``O(d³)`` after one ``O(K·d²)`` pass and 900 samples adapt as fast as 10.
+
     Raises:
         PredictorError: fewer than :data:`MIN_SAMPLES` samples, or non-finite latencies.
     """
@@ -75,22 +80,27 @@ def adapt_head(prior: HeadPrior, emb: np.ndarray, log_ms: np.ndarray) -> AdaptRe
         raise PredictorError("latencies of the new device must be positive numbers")
     phi = _design(emb)
     resid = y - phi @ prior.mean
-    pcp = phi @ prior.cov @ phi.T
-    best: tuple[float, float, float] | None = None
-    eye = np.eye(len(y))
+    gram, proj, rr = phi.T @ phi, phi.T @ resid, float(resid @ resid)
+    prec0 = np.linalg.inv(prior.cov)
+    logdet0 = float(np.linalg.slogdet(prior.cov)[1])
+    n, dim = len(y), len(prior.mean)
+    best: tuple[float, float, float, np.ndarray] | None = None
     for c in PRIOR_SCALES:
         for s2 in NOISE_VARS:
-            cov_y = c * pcp + s2 * eye
-            sign, logdet = np.linalg.slogdet(cov_y)
+            a = prec0 / c + gram / s2
+            sign, logdet_a = np.linalg.slogdet(a)
             if sign <= 0:
                 continue
-            ll = -0.5 * (logdet + resid @ np.linalg.solve(cov_y, resid) + len(y) * np.log(2 * np.pi))
+            shift = np.linalg.solve(a, proj / s2)  # posterior mean - prior mean
+            quad = rr / s2 - float(proj @ shift) / s2
+            logdet = n * np.log(s2) + dim * np.log(c) + logdet0 + logdet_a
+            ll = -0.5 * (logdet + quad + n * np.log(2 * np.pi))
             if best is None or ll > best[0]:
-                best = (ll, c, s2)
+                best = (ll, c, s2, shift)
     if best is None:  # pragma: no cover - the grid always has a positive-definite point
         raise PredictorError("adaptation failed: singular covariance")
-    ll, c, s2 = best
-    theta = prior.mean + c * prior.cov @ phi.T @ np.linalg.solve(c * pcp + s2 * eye, resid)
+    ll, c, s2, shift = best
+    theta = prior.mean + shift
     return AdaptResult(w=theta[:-1], b=float(theta[-1]), prior_scale=c, noise_var=s2, log_evidence=float(ll))
 
 
