@@ -136,6 +136,27 @@ def test_train_needs_known_device_and_enough_rows(setup, capsys) -> None:
         assert exit_info.value.code == 2 and "argument --validation" in err and why in err and not out.exists()
 
 
+def test_train_and_adapt_on_the_same_samples_are_scored_on_the_same_rest(setup, capsys) -> None:
+    """The README's way to choose between training on a new device alone and adapting a base:
+    the same --samples/--seed draw the same models in both, and eval scores each on the others."""
+    from hwnas.predictors import predictor_kinds
+    from hwnas.predictors.base import load_predictor
+
+    work, db, cache, base, archs = setup
+    files = {"alone": work / "alone.json", "adapted": work / "adapted12.json"}
+    common = ["--db", str(db), "--device", "new", "--samples", "12", "--seed", "4", "--cache", str(cache)]
+    assert main(["predictor", "train", "--kind", "gnn", "--epochs", "5", "--calibration-folds", "0", *common,
+                 "--out", str(files["alone"])]) == 0  # fmt: skip
+    assert main(["predictor", "adapt", "--base", str(base), *common, "--out", str(files["adapted"])]) == 0
+    capsys.readouterr()
+    used = {k: set(load_predictor(f, predictor_kinds()).fingerprint["trained_on"]["new"]) for k, f in files.items()}
+    assert len(used["alone"]) == 12 and used["alone"] == used["adapted"]
+    for f in files.values():
+        code, out, _ = run(capsys, "predictor", "eval", "--model", str(f), "--db", str(db), "--device", "new",
+                           "--cache", str(cache), "--json")  # fmt: skip
+        assert code == 0 and json.loads(out)["n"] == len(archs) - 12
+
+
 def test_embeddings_cached_across_adapted_predictors(setup, capsys) -> None:
     from hwnas.predictors import predictor_kinds
     from hwnas.predictors.base import load_predictor
