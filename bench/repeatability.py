@@ -10,6 +10,8 @@ to back, each into a fresh database, and prints:
 * ``coverage``: share of the second run's medians inside the first run's stored interval, and of
   the first run's inside the second's (both directions, pooled);
 * ``s/model``: wall time of one run (the agent process, start-up included) per model;
+* for ``interleaved``, the Spearman correlation two runs would reach if they differed only by the
+  sampling of their rounds (:func:`sampling_spearman`): the most ranking can repeat at this length;
 * for ``interleaved``, four views of the same two runs (:func:`interleaved_views`): the raw
   medians; the drift-corrected ones the agent stores (each visit divided by the batch's level at
   that moment, from the neighbouring visits of the other models: ``device_agent.drift``); the
@@ -123,6 +125,25 @@ def interleaved_views(db: Path) -> dict[str, dict[str, dict[str, Any]]]:
 VIEWS = ("raw", "drift-corrected", "/ small reference", "/ reference panel")
 
 
+def sampling_spearman(db: Path, draws: int = 300, seed: int = 0) -> tuple[float, float]:
+    """The Spearman correlation two runs would have if they differed only by the sampling of
+    their rounds: each model's ``ref_ratio`` recomputed from a bootstrap resample of its rounds,
+    twice, correlated; ``(median, 10th percentile)`` over ``draws`` pairs. Models closer together
+    than their sampling error cannot be ranked the same way twice by any run this long."""
+    from latency_db import LatencyDB
+
+    with LatencyDB(db, read_only=True) as conn:
+        series = [np.asarray(r.samples_ms) / r.median_ms * r.environment["ref_ratio"]
+                  for r in conn.measurements(status="ok") if "ref_ratio" in r.environment]  # fmt: skip
+    rng = np.random.default_rng(seed)
+
+    def replica() -> list[float]:
+        return [float(np.median(rng.choice(x, len(x)))) for x in series]
+
+    rho = [float(spearmanr(replica(), replica())[0]) for _ in range(draws)]
+    return float(np.median(rho)), float(np.percentile(rho, 10))
+
+
 def panel_levels(references: list[dict[str, Any]]) -> list[float]:
     """Each batch's panel level (geometric mean of its references' medians) from ``--json`` rows."""
     by_batch: dict[Any, list[float]] = {}
@@ -181,6 +202,10 @@ def main() -> int:
                         cv = compare(va[view], vb[view], "median", "lo", "hi")
                         summary[f"{protocol}{n}-{view}"] = cv
                         print(line(f"interleaved {view}", cv, walls[protocol] if view == "raw" else None))
+                limits = [sampling_spearman(work / f"{protocol}{n}-{i}.db") for i in (0, 1)]
+                summary[f"{protocol}{n}-sampling-spearman"] = limits
+                print("  Spearman if the runs differed only by sampling their rounds (bootstrap, median / 10th "
+                      "percentile): " + ", ".join(f"run {i + 1} {m:.3f} / {p:.3f}" for i, (m, p) in enumerate(limits)))
                 refs = [panel_levels(rep["references"]) for rep, _ in runs]
                 drifts = [r["drift_within"] for rep, _ in runs for r in rep["references"] if r.get("drift_within") is not None]
                 print(f"  panel levels per batch, ms: run 1 {refs[0]}, run 2 {refs[1]}; "
