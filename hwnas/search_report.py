@@ -102,12 +102,23 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
     """Export the ``k`` best candidates and measure them on this machine (``device_agent``, into
     ``db``); predicted (the latency the search used) against measured, per model and overall.
     With ``answer`` (an arch among ``trials``: the search's answer when it is not simply the best
-    ranked, as after a closed loop's confirmation) that one comes first, marked ``answer``."""
+    ranked, as after a closed loop's confirmation) that one comes first, marked ``answer``.
+
+    ``measured_ms`` is in the units of the machine's earlier runs in ``db`` (what a predictor
+    and a budget from them are in, and what a closed loop measured in): the model's ratio to the
+    reference panel times the panel's level over those runs
+    (:mod:`hwnas.latency.reference_level`; kept in ``out/reference_level.json``, where a closed
+    loop has already put it at the search's start; else over the runs up to the first of these
+    measurements); ``measured_raw_ms`` is the median as timed. Without earlier runs
+    with a reference, both are the median as timed."""
+    from hwnas.latency.reference_level import at_level, reference_level
     from hwnas.local_meter import LocalMeter, MeasureError
 
     rows = []
     top = verify_order(trials, answer)[:k]
     meter = LocalMeter(db, out / "verify", space, force=True)  # a fresh measurement, not the stored one
+    memo = out / "reference_level.json"
+    level: float | None = None
     for i, t in enumerate(top, start=1):
         if on_progress:
             on_progress(i, len(top), f"measuring {t.arch}")
@@ -121,14 +132,19 @@ def verify_top(space: SearchSpace, trials: Sequence[Trial], k: int, db: str, out
                 row[key] = t.metrics[key]
         try:
             m = meter.measure(space.parse(t.arch))
-            row.update(measured_ms=m["median_ms"], measured_p90_ms=m.get("p90_ms"), onnx=m["file"])
+            if level is None and meter.device_id is not None:  # the device is known once the agent ran
+                level = reference_level(str(db), meter.device_id, memo)
+            ms, high = at_level(m, level)
+            row.update(measured_ms=ms, measured_raw_ms=m["median_ms"], repeat_high_ms=high,
+                       measured_p90_ms=m.get("p90_ms"), onnx=m["file"])  # fmt: skip
             if row["predicted_ms"]:
                 row["ratio"] = row["measured_ms"] / row["predicted_ms"]
         except MeasureError as exc:
             row["error"] = str(exc)
         rows.append(row)
     ok = [r for r in rows if r.get("ratio")]
-    summary: dict[str, Any] = {"k": len(rows), "device": meter.device_id, "db": str(db), "models": rows}
+    summary: dict[str, Any] = {"k": len(rows), "device": meter.device_id, "db": str(db), "models": rows,
+                               "level_ms": level}
     if ok:
         ratios = np.array([r["ratio"] for r in ok])
         summary["median_ratio"] = float(np.median(ratios))
@@ -168,12 +184,15 @@ def closed_loop_text(c: dict[str, Any]) -> str:
 
 def verify_text(v: dict[str, Any]) -> str:
     """Human-readable table of :func:`verify_top`'s result."""
-    lines = [f"re-measured the top {v['k']} on this machine (device {str(v['device'])[:12]}):",
-             f"  {'predicted ms':>12} {'90% interval':>17} {'measured ms':>12} {'ratio':>6}  arch"]  # fmt: skip
+    at = v.get("level_ms") is not None
+    lines = [f"re-measured the top {v['k']} on this machine (device {str(v['device'])[:12]})"
+             + (f", in the units of its earlier runs (ratio to the reference panel x their level {v['level_ms']:.3f} ms;"
+                " 'as timed' is the raw median of this run):" if at else ":"),
+             f"  {'predicted ms':>12} {'90% interval':>17} {'measured ms':>12} {'as timed':>9} {'ratio':>6}  arch"]  # fmt: skip
     inside = []
     for r in v["models"]:
         if "error" in r:
-            lines.append(f"  {'':>12} {'':>17} {'failed':>12} {'':>6}  {r['arch']}: {r['error']}")
+            lines.append(f"  {'':>12} {'':>17} {'failed':>12} {'':>9} {'':>6}  {r['arch']}: {r['error']}")
             continue
         pred = f"{r['predicted_ms']:.3f}" if r.get("predicted_ms") else "-"
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
@@ -181,7 +200,8 @@ def verify_text(v: dict[str, Any]) -> str:
         if r.get("latency_low_ms") is not None and r.get("latency_high_ms") is not None:
             interval = f"{r['latency_low_ms']:.3f}-{r['latency_high_ms']:.3f}" + ("*" if r.get("extrapolated") else "")
             inside.append(r["latency_low_ms"] <= r["measured_ms"] <= r["latency_high_ms"])
-        lines.append(f"  {pred:>12} {interval:>17} {r['measured_ms']:>12.3f} {ratio:>6}  {r['arch']}"
+        raw = r.get("measured_raw_ms", r["measured_ms"])
+        lines.append(f"  {pred:>12} {interval:>17} {r['measured_ms']:>12.3f} {raw:>9.3f} {ratio:>6}  {r['arch']}"
                      + ("  <- the answer" if r.get("answer") else ""))
     if inside:
         lines.append(f"  {sum(inside)} of {len(inside)} measured inside the 90% interval"

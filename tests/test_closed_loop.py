@@ -214,3 +214,8 @@ def test_the_report_puts_the_answer_first_and_names_what_the_cap_left_unmeasured
                                            {"arch": "a", "predicted_ms": 1.0, "measured_ms": 2.0, "ratio": 2.0, "answer": False}]}  # fmt: skip
     rows = verify_text(v).splitlines()[2:4]
     assert rows[0].endswith("b  <- the answer") and rows[1].endswith("  a")
+    # measured at the level of the machine's earlier runs, as timed beside it
+    v["level_ms"] = 1.5
+    v["models"][0]["measured_raw_ms"] = 0.9
+    text = verify_text(v)
+    assert "their level 1.500 ms" in text and text.splitlines()[2].split()[:4] == ["1.000", "-", "1.100", "0.900"]

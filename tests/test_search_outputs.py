@@ -49,6 +49,10 @@ def test_measured_source_verify_top_best_onnx_and_plot(tmp_path, capsys) -> None
         assert len(ldb.measurements()) >= 3 + 2  # 3 during the search, 2 fresh ones to verify
     v = result["verify"]
     assert v["k"] == 2 and all(m["measured_ms"] > 0 for m in v["models"])
+    # in the units of the machine's earlier runs (ratio to the reference panel x their level), the
+    # median as timed beside it; the level is the search's runs', kept for a resumed run
+    assert v["level_ms"] > 0 and json.loads((out / "reference_level.json").read_text())["level_ms"] == v["level_ms"]
+    assert all(m["measured_raw_ms"] > 0 and 0.2 < m["measured_ms"] / m["measured_raw_ms"] < 5.0 for m in v["models"])
     # re-measured on the machine that measured it during the search: the same order of magnitude
     # (a shared, busy machine; agreement itself is a benchmark matter, not a unit test's)
     assert all(0.2 < m["ratio"] < 5.0 for m in v["models"]), v

@@ -30,6 +30,7 @@ from typing import Any
 from hwnas.errors import CLIError
 from hwnas.latency import LatencySource, MeterLatency, PredictorLatency, TableLatency
 from hwnas.latency.closed_loop import MAX_MEASUREMENTS, ClosedLoop
+from hwnas.latency.reference_level import at_level, reference_level
 from hwnas.space.base import SearchSpace
 
 SOURCES = ("measured", "db", "predictor", "flops", "params", "lut")
@@ -178,7 +179,7 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
     remote = _remote(args)
     meter = _remote_meter(args, space, out) if remote else LocalMeter(args.db, out / "models", space, device_name=args.device)
     resolver = src.resolver
-    level = _reference_level(args.db, args.device, out / "reference_level.json")
+    level = reference_level(args.db, args.device, out / "reference_level.json")
 
     def records() -> list[Any]:
         """The device's rows, the loop's own candidates at their level-corrected latency."""
@@ -189,54 +190,13 @@ def _with_closed_loop(args: argparse.Namespace, space: SearchSpace, out: Path, s
 
     loop = ClosedLoop(
         predictor=src.predictor, device=src.device, budget_ms=budget_ms, confidence=_confidence(args),
-        graph_of=src.graph_of, parse=space.parse, measure=lambda arch: _at_level(meter.measure(arch), level),
+        graph_of=src.graph_of, parse=space.parse, measure=lambda arch: at_level(meter.measure(arch), level),
         records=records, log_path=out / "measured.json",
         max_measurements=getattr(args, "measure_max", None) or MAX_MEASUREMENTS,
         label=f"{src.label}, measured where uncertain on {args.device}" + (f" ({remote})" if remote else ""),
         resolver=resolver, meter=meter,
     )  # fmt: skip
     return loop
-
-
-def _reference_level(db_path: str, device: str, memo: Path) -> float | None:
-    """The drift reference's level (median ms) over the device's runs in the database when the
-    search started: the conditions its latencies, the predictor and the budget come from (None
-    without any). Kept in ``memo``, so a resumed search keeps its level (its own runs, in the
-    database since, do not move it)."""
-    import json
-    import statistics
-
-    from latency_db import LatencyDB
-
-    from hwnas.fileio import atomic_write_bytes
-
-    if memo.exists():
-        return json.loads(memo.read_text())["level_ms"]
-    with LatencyDB(db_path, read_only=True) as db:
-        runs = [r for r in db.reference_runs(device=device) if r.get("median_ms")]
-    # the newest run's protocol only: runs under another (one reference before the panel) are in other units
-    levels = [r["median_ms"] for r in runs if r["config_hash"] == runs[-1]["config_hash"]]
-    level = float(statistics.median(levels)) if levels else None
-    atomic_write_bytes(memo, json.dumps({"level_ms": level}).encode())
-    return level
-
-
-def _at_level(row: dict[str, Any], level: float | None) -> tuple[float, float]:
-    """An agent result row's median and the upper end of its repeat interval, brought to the
-    reference ``level`` of the device's earlier runs: ``ref_ratio`` x level, and the upper end of
-    the ratio's repeat interval (sampling and trend; dividing by the reference removes the level)
-    x level. A candidate timed alone runs faster than in a batch of 16 (warmer caches; the
-    reference showed 0.20 against 0.34 ms here), and the machine's level drifts between runs, so
-    raw medians of the loop's one-model runs do not compare with the budget. Without a reference:
-    the raw median and the row's own interval."""
-    median = float(row["median_ms"])
-    high = float(row.get("ci_high_ms") or median)
-    ratio = row.get("ref_ratio")
-    if level is None or not ratio:
-        return median, high
-    bounds = row.get("ref_ratio_interval")
-    scaled = float(ratio) * level
-    return scaled, (float(bounds[1]) * level if bounds else high * scaled / median)
 
 
 def _device_records(args: argparse.Namespace, with_graphs: bool) -> list[Any]:
