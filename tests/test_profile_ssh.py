@@ -317,6 +317,10 @@ def test_search_closed_loop_measures_on_the_host_device(sshd: dict, tmp_path: Pa
     if code == 0:
         result = json.loads((out / "result.json").read_text())
         assert result["best"]["latency_measured"] and "127.0.0.1" in result["latency_source"]
+    elif "no feasible architecture" in err:
+        # four random cells against the median of four others, on a shared machine: all four may
+        # be slower; then every one the loop measured was measured over the budget
+        assert all(m["measured_ms"] > float(f"{budget:.4f}") for m in log), (log, budget)
     else:
         assert "no answer confirmed by measurement" in err, err
     # --device names a device the host is not (here the inventory's entry for it points at the
