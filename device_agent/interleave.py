@@ -320,6 +320,7 @@ class InterleavedRunner:
         ref_records = [(r.model, self._record(r, index, round_no, base_env, None, role="reference")) for r in refs]
         panel = _panel(refs, [rec for _, rec in ref_records])
         panel_by_round = _panel_by_round(refs) if panel is not None else {}
+        tracking: Tracking | None = None
         if panel is not None and len(refs) > 1:
             self.members.append({str(rec.arch): math.log(float(rec.median_ms or 0.0) / panel["median_ms"])
                                  for _, rec in ref_records})
@@ -331,7 +332,7 @@ class InterleavedRunner:
                 panel.update(tracking=round(tracking.sd, 6), tracking_dof=round(tracking.dof, 3),
                              tracking_from=source, tracking_halfwidth=round(tracking.halfwidth(), 6))
         records = [(e.model, self._record(e, index, round_no, base_env, _aligned(e, panel_by_round), panel=panel,
-                                          ref_all=list(panel_by_round.values()))) for e in entries]
+                                          ref_all=list(panel_by_round.values()), tracking=tracking)) for e in entries]
         if panel is not None:
             self.history = (*self.history, float(panel["median_ms"]))
         return BatchResult(index, records, ref_records)
@@ -353,9 +354,9 @@ class InterleavedRunner:
 
     def _record(self, e: _Entry, batch: int, rounds: int, base_env: dict[str, Any], ref: list[float] | None,
                 *, role: str = "model", panel: dict[str, Any] | None = None,
-                ref_all: Sequence[float] = ()) -> MeasurementRecord:
+                ref_all: Sequence[float] = (), tracking: Tracking | None = None) -> MeasurementRecord:
         """The record of ``e``; ``ref`` is the panel level (:func:`_panel_by_round`) in ``e``'s rounds
-        (or None), ``ref_all`` in all rounds, ``panel`` its summary (:func:`_panel`). The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
+        (or None), ``ref_all`` in all rounds, ``panel`` its summary (:func:`_panel`), ``tracking`` the batch's :class:`~device_agent.stats.Tracking` (or None). The record's samples are ``e``'s drift-corrected ones (``raw_samples_ms`` and
         ``visit_level`` in its environment keep what was timed and the level divided out)."""
         env = dict(base_env)
         env.update(e.env)
@@ -384,7 +385,7 @@ class InterleavedRunner:
             # interval from the per-round panel series (its medians' CIs and the model's trend)
             exact = float(np.median(y)) / float(panel["median_ms"])
             env["ref_ratio"] = round(exact, 6)
-            ratio = ratio_interval(y, ref_all, _tracking_of(panel)) if ref_all else None
+            ratio = ratio_interval(y, ref_all, tracking) if ref_all else None
             parts = repeat_interval(y, ref, self.history)
             if ratio is not None:
                 env["ref_ratio_interval"] = [round(exact * ratio[1] / ratio[0], 6), round(exact * ratio[2] / ratio[0], 6)]
@@ -469,13 +470,6 @@ def _halves_tracking(refs: list[_Entry], panel_by_round: dict[int, float]) -> Tr
         members.append({r.ident: math.log(float(np.median([series[k] for k in part])) / level)
                         for r, series in zip(refs, by_ref)})
     return tracking_sd(members)
-
-
-def _tracking_of(panel: dict[str, Any]) -> Tracking | None:
-    """The :class:`~device_agent.stats.Tracking` a batch's panel summary stores, or None."""
-    if "tracking" not in panel or "tracking_dof" not in panel:
-        return None
-    return Tracking(float(panel["tracking"]), float(panel["tracking_dof"]), len(panel["uids"]))
 
 
 def _panel_by_round(refs: list[_Entry]) -> dict[int, float]:
