@@ -196,15 +196,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     with open_db(args.db) as db:
         records = _records(args, db, [args.device], args.samples, args.seed)
     emb = base.embed([r.graph for r in records])
-    w, b = base.heads()
-    res = adapt_head(HeadPrior.from_heads(w, b), emb, np.log([r.latency_ms for r in records]))
+    prior = HeadPrior.from_heads(*base.heads())
+    log_y = np.log([r.latency_ms for r in records])
+    res = adapt_head(prior, emb, log_y)
     name = args.name or args.device
     adapted = base.with_heads([name], res.w[None, :], np.array([res.b]))
-    log_y = np.log([r.latency_ms for r in records])
     if getattr(base, "support_", None) is not None:
         adapted.support_ = base.support_.with_device(name, [r.latency_ms for r in records], [r.graph for r in records])
     if len(records) > MIN_SAMPLES:  # leave-one-out residuals calibrate the adapted device's interval
-        prior = HeadPrior.from_heads(w, b)
         loo = []
         for i in range(len(records)):
             keep = np.arange(len(records)) != i
