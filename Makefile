@@ -19,6 +19,10 @@ BUDGET_PCT ?= 30
 # a shared 2-core machine: with both cores, 12 cells measured about 2x slower, at +-36-100% against +-2%
 THREADS ?= 1
 PYTEST_ARGS ?=
+# pytest workers (pytest-xdist; 0 = one process): one per core, at most 4. Each test file runs whole on
+# one worker (its module fixtures are built once), torch at one thread in each (two workers with two
+# threads each spin-wait on a 2-core machine)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 # The agent-only environment (numpy + onnxruntime: the bare install a device gets; no torch, no onnx)
 # and the device-side test files run in it by `make test-agent` (part of `make test`).
 AGENT_VENV ?= .venv-agent
@@ -86,7 +90,7 @@ services:
 
 ## test: install with the dev extra and run the test suite, then the device-side tests agent-only
 test: install-dev services
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) test-agent
 
 ## test-agent: the device-side tests in $(AGENT_VENV) (numpy + onnxruntime only), from committed ONNX files

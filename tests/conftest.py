@@ -57,6 +57,19 @@ def require_module(name: str, what: str | None = None) -> ModuleType:
         require(what or name.split(".")[0], str(exc))
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Test files that take longest (TVM builds, SSH deployments, killed searches; ~1-3 min each on the
+#: 2-core CI machine), run first: ``make test`` hands whole files to its workers in collection order,
+#: and one of these handed out last would leave the other worker idle for minutes.
+LONGEST_FIRST = ("test_tvm_runtime.py", "test_profile_ssh.py", "test_tvm_tune.py", "test_executors.py",
+                 "test_ray_executor.py", "test_search_matrix.py", "test_dashboard.py", "test_arch_encode.py",
+                 "test_search_outputs.py", "test_codesign.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Collects the files of :data:`LONGEST_FIRST` first, in that order; the rest keep theirs."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 NB201_DATA = Path(os.environ.get("HWNAS_NB201_DATA", ROOT.parent / "shared" / "datasets" / "nb201"))
 
 
