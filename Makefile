@@ -61,8 +61,8 @@ run: install
 	$(BIN)/hwnas export --space nb201 --sample $(N_CANDIDATES) --seed $(SEED) --out $(CANDIDATES)
 	$(BIN)/device_agent run --models $(CANDIDATES) --db $(DB) --device-name $(DEVICE) --threads $(THREADS)
 	$(BIN)/hwnas db summary --db $(DB)
-	test -f $(PREDICTOR) || $(BIN)/hwnas predictor train --kind gnn --db $(DB) --device $(DEVICE) \
-		--models $(CANDIDATES) --epochs 60 --out $(PREDICTOR)
+	test -f $(PREDICTOR) || $(BIN)/hwnas predictor train --kind gbdt --db $(DB) --device $(DEVICE) \
+		--models $(CANDIDATES) --out $(PREDICTOR)
 	rm -rf $(SEARCH_OUT) $(CODESIGN_OUT)  # a fresh demo each run (the budget follows the DB)
 	$(BIN)/hwnas search --space nb201 --strategy predictor --evaluator tabular \
 		--latency-source predictor --predictor $(PREDICTOR) --device $(DEVICE) --models $(CANDIDATES) \
