@@ -56,7 +56,9 @@ def require_module(name: str, what: str | None = None) -> ModuleType:
     except ImportError as exc:
         require(what or name.split(".")[0], str(exc))
 
+
 ROOT = Path(__file__).resolve().parent.parent
+NB201_DATA = Path(os.environ.get("HWNAS_NB201_DATA", ROOT.parent / "shared" / "datasets" / "nb201"))
 
 #: Test files that take longest (TVM builds, SSH deployments, killed searches; ~1-3 min each on the
 #: 2-core CI machine), run first: ``make test`` hands whole files to its workers in collection order,
@@ -70,7 +72,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Collects the files of :data:`LONGEST_FIRST` first, in that order; the rest keep theirs."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-NB201_DATA = Path(os.environ.get("HWNAS_NB201_DATA", ROOT.parent / "shared" / "datasets" / "nb201"))
 
 
 @pytest.fixture(scope="session")
